@@ -38,6 +38,7 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v biases (Qwen2)
   bool qk_norm = false;         // per-head RMSNorm on q and k (Qwen3)
+  int64_t sliding_window = 0;   // Mistral: attend to at most this many past tokens; 0 = unbounded
   std::vector<int64_t> bos_token_ids;
   std::vector<int64_t> eos_token_ids;
   std::string source;  // where it was read from, for error messages

@@ -23,7 +23,7 @@ struct SafetensorsEntry {
   uint64_t end = 0;
 };
 
-class SafetensorsFile {
+class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
  public:
   // Maps the file and validates the header: length within the file, JSON well
   // formed, every entry's dtype known, offsets inside the data section and
