@@ -126,6 +126,9 @@ ModelConfig parse_model_config(const json& config, const std::string& source) {
     c.rope_scaling = parse_rope_scaling(config, source);
   }
   c.tie_word_embeddings = config.value("tie_word_embeddings", false);
+  if (config.value("mlp_bias", false)) fail("{}: mlp_bias = true is not supported", source);
+  if (auto act = config.value("hidden_act", std::string("silu")); act != "silu")
+    fail("{}: hidden_act '{}' is not supported (only silu)", source, act);
   if (c.architecture == Architecture::Llama || c.architecture == Architecture::Mistral)
     c.attention_bias = config.value("attention_bias", false);
   if (auto it = config.find("sliding_window"); it != config.end() && !it->is_null() &&

@@ -1,0 +1,71 @@
+// The Llama-family decoder (Llama, Mistral, Qwen2, Qwen3): embedding, N blocks
+// of RMSNorm → GQA attention with RoPE → RMSNorm → SwiGLU MLP, final norm, LM
+// head. Sequences of different lengths run in one batch: their new tokens are
+// packed into one [tokens, hidden] matrix for every linear layer (so a LoRA
+// op can tag each row with its adapter slot), and attention runs per sequence
+// over its own KV cache.
+#pragma once
+
+#include "model/config.h"
+#include "model/weights.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace mnemo {
+
+class SequenceCache;
+class LoraHook;
+
+struct ForwardBatch {
+  std::vector<std::vector<int32_t>> tokens;  // new tokens of each sequence (none empty)
+  std::vector<SequenceCache*> caches;        // one per sequence; its length is the sequence's past
+  // Optional: an adapter slot per sequence (-1 = base model) for `lora`.
+  std::vector<int32_t> adapter_slots;
+  // Logits of every new token (prefill parity, training) or only each
+  // sequence's last token (generation).
+  bool all_logits = false;
+};
+
+class Transformer {
+ public:
+  Transformer(ModelConfig config, ModelWeights weights);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  at::ScalarType dtype() const;
+  at::Device device() const;
+
+  // Runs the new tokens of every sequence, appends them to the caches, and
+  // returns float32 logits: [sum of new tokens, vocab] with all_logits, else
+  // [sequences, vocab]. REQUIRES: one cache per sequence, token ids in the
+  // vocabulary (checked), `lora` (may be null) prepared for `adapter_slots`.
+  at::Tensor forward(const ForwardBatch& batch, const LoraHook* lora = nullptr) const;
+
+ private:
+  at::Tensor attention(int64_t layer, const at::Tensor& hidden, const std::vector<int64_t>& offsets,
+                       const std::vector<int64_t>& pasts, const ForwardBatch& batch, const at::Tensor& cos,
+                       const at::Tensor& sin, const LoraHook* lora, const at::Tensor& token_slots) const;
+  at::Tensor mlp(int64_t layer, const at::Tensor& hidden, const LoraHook* lora, const at::Tensor& token_slots) const;
+
+  ModelConfig config_;
+  ModelWeights weights_;
+  at::Tensor inv_freq_;  // [head_dim / 2] float32, RoPE frequencies (llama3 scaling applied)
+};
+
+// Which linear layer of a block, for a LoRA hook.
+enum class LinearModule { Q, K, V, O, Gate, Up, Down };
+
+// The LoRA hook: adds each token's adapter delta to a linear layer's output.
+// The model calls it after every targeted base GEMM; the LoRA code implements it.
+class LoraHook {
+ public:
+  virtual ~LoraHook() = default;
+  // y[T, out] += delta for the tokens whose slot in `token_slots` [T] (int32) is >= 0.
+  virtual void apply(int64_t layer, LinearModule module, const at::Tensor& x, at::Tensor& y,
+                     const at::Tensor& token_slots) const = 0;
+};
+
+}  // namespace mnemo

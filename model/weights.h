@@ -1,0 +1,43 @@
+// The base model's weights, named and shaped as in a Hugging Face checkpoint,
+// validated against the config and placed in the chosen dtype and device.
+#pragma once
+
+#include "model/config.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mnemo {
+
+struct LayerWeights {
+  at::Tensor input_norm;           // [hidden]
+  at::Tensor q_proj, k_proj, v_proj, o_proj;  // [out, in]
+  at::Tensor q_bias, k_bias, v_bias;          // Qwen2 only; undefined otherwise
+  at::Tensor q_norm, k_norm;                  // Qwen3 only: [head_dim]
+  at::Tensor post_attention_norm;  // [hidden]
+  at::Tensor gate_proj, up_proj, down_proj;
+};
+
+struct ModelWeights {
+  at::Tensor embed_tokens;  // [vocab, hidden]
+  std::vector<LayerWeights> layers;
+  at::Tensor final_norm;  // [hidden]
+  at::Tensor lm_head;     // [vocab, hidden]; the embedding itself when tied
+};
+
+// Takes the named tensors of a checkpoint (Hugging Face names), checks that
+// every tensor the config calls for is there with the right shape and a
+// floating dtype, and converts them to `dtype` on `device`. Throws
+// mnemo::Error naming `source` and the tensor for a missing tensor, a wrong
+// shape or dtype, or an unexpected tensor that would be silently ignored
+// (for example the bias of a model whose config says it has none).
+ModelWeights load_weights(const ModelConfig& config, const std::map<std::string, at::Tensor>& tensors,
+                          at::ScalarType dtype, at::Device device, const std::string& source);
+
+// The reverse: Hugging Face names for every tensor (for `mnemo model convert`).
+std::map<std::string, at::Tensor> named_weights(const ModelConfig& config, const ModelWeights& weights);
+
+}  // namespace mnemo
