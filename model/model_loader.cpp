@@ -1,0 +1,42 @@
+#include "model/model_loader.h"
+
+#include "model/error.h"
+#include "model/safetensors.h"
+#include "model/transformer.h"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+
+namespace mnemo {
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32") return at::kFloat;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "fp16") return at::kHalf;
+  fail("unknown dtype '{}' (choose float32, bfloat16 or float16)", name);
+}
+
+at::Device parse_device(const std::string& name) {
+  try {
+    at::Device device(name);
+    if (device.is_cuda() && !at::hasCUDA()) fail("device '{}' requested, but no CUDA device is available", name);
+    return device;
+  } catch (const c10::Error&) {
+    fail("unknown device '{}' (choose cpu or cuda[:N])", name);
+  }
+}
+
+std::shared_ptr<Transformer> load_transformer(const std::string& path, const LoadOptions& options) {
+  namespace fs = std::filesystem;
+  const at::ScalarType dtype = parse_dtype(options.dtype);
+  const at::Device device = parse_device(options.device);
+  if (!fs::exists(path)) fail("{}: no such model file or directory", path);
+  if (!fs::is_directory(path)) fail("{}: not a model directory (a Hugging Face directory with config.json)", path);
+  ModelConfig config = load_model_config((fs::path(path) / "config.json").string());
+  auto tensors = load_safetensors_dir(path);
+  ModelWeights weights = load_weights(config, tensors, dtype, device, path);
+  return std::make_shared<Transformer>(std::move(config), std::move(weights));
+}
+
+}  // namespace mnemo

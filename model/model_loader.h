@@ -1,0 +1,21 @@
+// Opening a base model by path: a Hugging Face directory (config.json +
+// safetensors) or, once its loader is built in, a GGUF file.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace mnemo {
+
+class Transformer;
+
+struct LoadOptions {
+  std::string dtype = "float32";  // "float32", "bfloat16" or "float16"
+  std::string device = "cpu";     // "cpu", "cuda", "cuda:N"
+};
+
+// Loads weights and config. Throws mnemo::Error naming the file and what is
+// wrong for a missing or malformed config, a missing tensor, a wrong shape.
+std::shared_ptr<Transformer> load_transformer(const std::string& path, const LoadOptions& options);
+
+}  // namespace mnemo
