@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Prefill and decode tokens/s of mnemo against transformers on the same
+# model, same machine, same run, batch 1 and 8; writes
+# bench/results/forward_<device>.json and prints a table.
+# Usage: bench/forward/run.sh [--model DIR] [--device cpu|cuda] [--dtype float32|bfloat16]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+model="" device=cpu dtype=float32 prompt=128 decode=32
+while (($#)); do
+  case $1 in
+    --model) model=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    --dtype) dtype=$2; shift 2 ;;
+    --prompt-tokens) prompt=$2; shift 2 ;;
+    --decode-tokens) decode=$2; shift 2 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+scripts/setup.sh
+scripts/build.sh bench_forward >/dev/null
+build_dir=${MNEMO_BUILD_DIR:-build}
+if [ -z "$model" ]; then
+  model=$build_dir/bench_models/llama_512x8
+  [ -f "$model/config.json" ] || .venv/bin/python bench/forward/make_bench_model.py --out "$model"
+fi
+name=$(basename "$model")
+results=()
+for batch in 1 8; do
+  echo "bench/forward: $name batch $batch: mnemo" >&2
+  results+=("$("$build_dir/bench/bench_forward" --model "$model" --batch $batch --prompt-tokens $prompt \
+               --decode-tokens $decode --dtype $dtype --device $device)")
+  if [ "$device" = cpu ]; then
+    echo "bench/forward: $name batch $batch: transformers" >&2
+    results+=("$(.venv/bin/python bench/forward/transformers_forward.py --model "$model" --batch $batch \
+                 --prompt-tokens $prompt --decode-tokens $decode --dtype $dtype)")
+  fi
+done
+printf '%s\n' "${results[@]}" | .venv/bin/python bench/write_results.py --name "forward_${name}_${device}" \
+  --param model="$model" --param dtype=$dtype --param prompt_tokens=$prompt --param decode_tokens=$decode \
+  --columns implementation,batch,prefill_tokens_per_s,decode_tokens_per_s
