@@ -1,0 +1,390 @@
+// CUDA kernels of the multi-adapter LoRA ops: shrink (x·Aᵀ → v) and expand
+// (y += s·v·Bᵀ), per token (BGMV) and per segment (SGMV), bf16/fp16 in, fp32
+// accumulation. The contract is kernels/lora_ops.h; launchers in lora_cuda.h.
+//
+// Both ops are memory-bound by a wide margin: a rank-16 adapter at hidden 4096
+// is 128 KiB per matrix, and a decode token does 2·16·4096 FLOPs on it — about
+// 0.5 FLOP/byte. So the design goal is to stream each token's adapter slice
+// from DRAM exactly once, with 16-byte loads, across enough SMs, and to do
+// nothing else: no work past a slot's rank, no pass over y besides the fused
+// read-add-write, and no host synchronization or allocation (graph capture).
+//
+// Both kernels work on tiles of consecutive tokens. Inside a tile, a run of
+// tokens that share a slot (a prefill segment, or a batch of one user) reads
+// the adapter once for the whole run, so SGMV is the same kernel with the slot
+// of a token found by binary search over seg_starts; BGMV with distinct slots
+// degenerates to runs of one token, which is what decode needs.
+#include "kernels/lora_cuda.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace mnemo::lora_cuda {
+namespace {
+
+constexpr int kMaxRank = 64;
+
+// ---- Element conversion: 8 elements travel as one 16-byte uint4.
+
+template <typename T>
+struct Elem;
+
+template <>
+struct Elem<__nv_bfloat16> {
+  static __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static __device__ __forceinline__ __nv_bfloat16 from_float(float v) { return __float2bfloat16_rn(v); }
+  static __device__ __forceinline__ void unpack8(const uint4& raw, float out[8]) {
+    const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      float2 f = __bfloat1622float2(pairs[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  }
+  static __device__ __forceinline__ uint4 pack8(const float in[8]) {
+    uint4 raw;
+    __nv_bfloat162* pairs = reinterpret_cast<__nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) pairs[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
+    return raw;
+  }
+};
+
+template <>
+struct Elem<__half> {
+  static __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+  static __device__ __forceinline__ __half from_float(float v) { return __float2half_rn(v); }
+  static __device__ __forceinline__ void unpack8(const uint4& raw, float out[8]) {
+    const __half2* pairs = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      float2 f = __half22float2(pairs[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  }
+  static __device__ __forceinline__ uint4 pack8(const float in[8]) {
+    uint4 raw;
+    __half2* pairs = reinterpret_cast<__half2*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) pairs[i] = __floats2half2_rn(in[2 * i], in[2 * i + 1]);
+    return raw;
+  }
+};
+
+// Adapter weights are read once per run and never written: the read-only
+// path. Activations may alias y in a caller's in-place use, so a plain load.
+template <typename T>
+__device__ __forceinline__ uint4 load_weights8(const T* p) {
+  return __ldg(reinterpret_cast<const uint4*>(p));
+}
+template <typename T>
+__device__ __forceinline__ uint4 load8(const T* p) {
+  return *reinterpret_cast<const uint4*>(p);
+}
+
+// The slot of token t: per-token table, or the segment that holds t (the last
+// i with seg_starts[i] ≤ t, empty segments skipped by construction); −1 outside.
+__device__ __forceinline__ int slot_of(const SlotMap& map, int64_t t) {
+  if (map.token_slots != nullptr) return map.token_slots[t];
+  int lo = 0, hi = static_cast<int>(map.n_segments) + 1;  // count of starts ≤ t
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (map.seg_starts[mid] <= t)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  const int i = lo - 1;
+  return (i >= 0 && i < map.n_segments) ? map.seg_slots[i] : -1;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// ---- Shrink: v[t, j] = Σ_k x[t, k] · A[slot, j, k] for j < rank, else 0.
+//
+// Grid: x = tiles of kShrinkTokens tokens, y = groups of kShrinkRows rank rows.
+// A rank row j of one adapter is `in` contiguous elements; kShrinkSplit warps
+// split it along `in` (split-K inside the block, reduced in shared memory), so
+// every warp instruction is 32 lanes × 16 B = 512 contiguous bytes of A. Each
+// row of A is read once per run, shared by the run's tokens; the x rows (a few
+// KiB) are re-read per rank row but from L1, since the block's warps stream
+// the same x rows at the same time. Splitting rank rows over blockIdx.y (not
+// one block per token) spreads a single decode token's 16 rows over several
+// SMs; blocks whose rows are all past the run's rank only write zeros.
+constexpr int kShrinkTokens = 8;
+constexpr int kShrinkRows = 4;   // rank rows per block
+constexpr int kShrinkSplit = 2;  // warps per rank row (split-K)
+constexpr int kShrinkThreads = 32 * kShrinkRows * kShrinkSplit;
+
+template <typename T, bool kVector>
+__global__ void __launch_bounds__(kShrinkThreads) lora_shrink_kernel(ShrinkArgs args) {
+  __shared__ int s_slot[kShrinkTokens];
+  __shared__ int s_rank[kShrinkTokens];
+  __shared__ float s_partial[kShrinkRows][kShrinkSplit][kShrinkTokens];
+
+  const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kShrinkTokens;
+  const int n_tile = static_cast<int>(min(static_cast<int64_t>(kShrinkTokens), args.n_tokens - t0));
+  if (threadIdx.x < n_tile) {
+    const int slot = slot_of(args.map, t0 + threadIdx.x);
+    s_slot[threadIdx.x] = slot;
+    s_rank[threadIdx.x] = slot < 0 ? 0 : args.ranks[slot];
+  }
+  __syncthreads();
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row_in_block = warp / kShrinkSplit, split = warp % kShrinkSplit;
+  const int64_t row = static_cast<int64_t>(blockIdx.y) * kShrinkRows + row_in_block;
+  const int64_t in = args.in_features;
+  const T* x = static_cast<const T*>(args.x);
+  const T* A = static_cast<const T*>(args.A);
+  T* v = static_cast<T*>(args.v);
+
+  // Every thread walks the same runs (shared data), so the barriers below are
+  // reached by the whole block.
+  for (int i = 0; i < n_tile;) {
+    const int slot = s_slot[i];
+    int j = i + 1;
+    while (j < n_tile && s_slot[j] == slot) ++j;
+    const int run = j - i;
+    const int rank = s_rank[i];
+    const bool active = row < rank;  // false for padding rows, rows ≥ r_max and slot −1
+
+    float acc[kShrinkTokens];
+#pragma unroll
+    for (int u = 0; u < kShrinkTokens; ++u) acc[u] = 0.f;
+    if (active) {
+      const T* a_row = A + (static_cast<int64_t>(slot) * args.r_max + row) * in;
+      const T* x_run = x + (t0 + i) * args.x_stride;
+      if constexpr (kVector) {
+        // Lane-interleaved 8-element chunks; the split warps take alternate
+        // 256-element stripes so both stream contiguous 512-byte spans.
+#pragma unroll 2
+        for (int64_t k = (static_cast<int64_t>(split) * 32 + lane) * 8; k < in; k += kShrinkSplit * 32 * 8) {
+          float a8[8];
+          Elem<T>::unpack8(load_weights8(a_row + k), a8);
+#pragma unroll
+          for (int u = 0; u < kShrinkTokens; ++u) {
+            if (u < run) {
+              float x8[8];
+              Elem<T>::unpack8(load8(x_run + u * args.x_stride + k), x8);
+#pragma unroll
+              for (int e = 0; e < 8; ++e) acc[u] = fmaf(a8[e], x8[e], acc[u]);
+            }
+          }
+        }
+      } else {
+        // General path: any `in`, any alignment, scalar loads.
+        for (int64_t k = static_cast<int64_t>(split) * 32 + lane; k < in; k += kShrinkSplit * 32) {
+          const float a = Elem<T>::to_float(a_row[k]);
+#pragma unroll
+          for (int u = 0; u < kShrinkTokens; ++u)
+            if (u < run) acc[u] = fmaf(a, Elem<T>::to_float(x_run[u * args.x_stride + k]), acc[u]);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kShrinkTokens; ++u)
+        if (u < run) acc[u] = warp_sum(acc[u]);
+    }
+    if (lane == 0) {
+#pragma unroll
+      for (int u = 0; u < kShrinkTokens; ++u) s_partial[row_in_block][split][u] = acc[u];
+    }
+    __syncthreads();
+    // One thread per (row, token) writes v: the sum of the split partials, or
+    // zero for padding columns and tokens without an adapter.
+    if (split == 0 && lane < run && row < args.r_max) {
+      float sum = 0.f;
+#pragma unroll
+      for (int s = 0; s < kShrinkSplit; ++s) sum += s_partial[row_in_block][s][lane];
+      v[(t0 + i + lane) * args.v_stride + row] = Elem<T>::from_float(active ? sum : 0.f);
+    }
+    __syncthreads();  // s_partial is reused by the next run
+    i = j;
+  }
+}
+
+// ---- Expand: y[t, o] += scale · Σ_{k<rank} v[t, k] · B[slot, o, k].
+//
+// Grid: x = tiles of kExpandTokens tokens, y = spans of kExpandThreads·8
+// output columns. A thread owns 8 consecutive columns of y: one 16-byte load
+// and one 16-byte store of y per token, coalesced across the warp (512 B), and
+// the add fused into that store. Its 8 rows of B (B[slot, o..o+7, :rank]) are
+// contiguous in memory — together the warp reads 256 whole rows, so every
+// byte of the B slice is fetched from DRAM once per run; the per-instruction
+// stride (8·r_max elements between lanes) is absorbed by L1, as a row's
+// second 16-byte chunk sits in the sector the first one brought in. The v
+// rows of the tile (≤ 64 values each) sit in shared memory as fp32, read as
+// broadcasts. Runs of tokens with one slot reuse each B chunk from registers.
+// Only rank columns are read: B's padding may hold anything.
+constexpr int kExpandTokens = 4;
+constexpr int kExpandThreads = 64;  // 512 columns per block: hidden 4096 at T=1 is 8 blocks
+constexpr int kExpandColumns = 8;
+
+template <typename T, bool kVector>
+__global__ void __launch_bounds__(kExpandThreads) lora_expand_kernel(ExpandArgs args) {
+  __shared__ int s_slot[kExpandTokens];
+  __shared__ int s_rank[kExpandTokens];
+  __shared__ float s_scale[kExpandTokens];
+  __shared__ float s_v[kExpandTokens][kMaxRank];
+
+  const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kExpandTokens;
+  const int n_tile = static_cast<int>(min(static_cast<int64_t>(kExpandTokens), args.n_tokens - t0));
+  if (threadIdx.x < n_tile) {
+    const int slot = slot_of(args.map, t0 + threadIdx.x);
+    s_slot[threadIdx.x] = slot;
+    s_rank[threadIdx.x] = slot < 0 ? 0 : args.ranks[slot];
+    s_scale[threadIdx.x] = slot < 0 ? 0.f : args.scales[slot];
+  }
+  __syncthreads();
+  const T* v = static_cast<const T*>(args.v);
+  for (int idx = threadIdx.x; idx < n_tile * kMaxRank; idx += kExpandThreads) {
+    const int u = idx / kMaxRank, k = idx % kMaxRank;
+    s_v[u][k] = k < s_rank[u] ? Elem<T>::to_float(v[(t0 + u) * args.v_stride + k]) : 0.f;
+  }
+  __syncthreads();
+
+  const int64_t col0 = (static_cast<int64_t>(blockIdx.y) * kExpandThreads + threadIdx.x) * kExpandColumns;
+  if (col0 >= args.out_features) return;  // no barrier below
+  const T* B = static_cast<const T*>(args.B);
+  T* y = static_cast<T*>(args.y);
+  const int64_t r_max = args.r_max;
+
+  for (int i = 0; i < n_tile;) {
+    const int slot = s_slot[i];
+    int j = i + 1;
+    while (j < n_tile && s_slot[j] == slot) ++j;
+    const int run = j - i;
+    const int rank = s_rank[i];
+    if (slot < 0 || rank == 0) {  // y untouched
+      i = j;
+      continue;
+    }
+    const float scale = s_scale[i];
+    const T* b_rows = B + (static_cast<int64_t>(slot) * args.out_features + col0) * r_max;
+
+    float acc[kExpandTokens][kExpandColumns];
+#pragma unroll
+    for (int u = 0; u < kExpandTokens; ++u)
+#pragma unroll
+      for (int c = 0; c < kExpandColumns; ++c) acc[u][c] = 0.f;
+
+    if constexpr (kVector) {
+      const int rank_vec = rank & ~7;  // whole 16-byte chunks; the tail is scalar
+#pragma unroll
+      for (int c = 0; c < kExpandColumns; ++c) {
+        const T* b_row = b_rows + c * r_max;
+        for (int k = 0; k < rank_vec; k += 8) {
+          float b8[8];
+          Elem<T>::unpack8(load_weights8(b_row + k), b8);
+#pragma unroll
+          for (int u = 0; u < kExpandTokens; ++u)
+            if (u < run)
+#pragma unroll
+              for (int e = 0; e < 8; ++e) acc[u][c] = fmaf(b8[e], s_v[i + u][k + e], acc[u][c]);
+        }
+        for (int k = rank_vec; k < rank; ++k) {
+          const float b = Elem<T>::to_float(b_row[k]);
+#pragma unroll
+          for (int u = 0; u < kExpandTokens; ++u)
+            if (u < run) acc[u][c] = fmaf(b, s_v[i + u][k], acc[u][c]);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kExpandTokens; ++u) {
+        if (u < run) {
+          T* y_ptr = y + (t0 + i + u) * args.y_stride + col0;
+          float y8[8];
+          Elem<T>::unpack8(load8(y_ptr), y8);
+#pragma unroll
+          for (int c = 0; c < 8; ++c) y8[c] = fmaf(scale, acc[u][c], y8[c]);
+          *reinterpret_cast<uint4*>(y_ptr) = Elem<T>::pack8(y8);
+        }
+      }
+    } else {
+      // General path: any out/r_max/alignment; columns past `out` skipped.
+#pragma unroll
+      for (int c = 0; c < kExpandColumns; ++c) {
+        if (col0 + c >= args.out_features) break;
+        const T* b_row = b_rows + c * r_max;
+        for (int k = 0; k < rank; ++k) {
+          const float b = Elem<T>::to_float(b_row[k]);
+#pragma unroll
+          for (int u = 0; u < kExpandTokens; ++u)
+            if (u < run) acc[u][c] = fmaf(b, s_v[i + u][k], acc[u][c]);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kExpandTokens; ++u) {
+        if (u >= run) continue;
+        T* y_row = y + (t0 + i + u) * args.y_stride;
+#pragma unroll
+        for (int c = 0; c < kExpandColumns; ++c) {
+          if (col0 + c >= args.out_features) break;
+          y_row[col0 + c] = Elem<T>::from_float(Elem<T>::to_float(y_row[col0 + c]) + scale * acc[u][c]);
+        }
+      }
+    }
+    i = j;
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+const char* launch_status() {
+  cudaError_t error = cudaGetLastError();
+  return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
+}
+
+template <typename T>
+const char* shrink(const ShrinkArgs& args, cudaStream_t stream) {
+  // 16-byte loads need every row start of x and A 16-byte aligned.
+  const bool vector = args.in_features % 8 == 0 && args.x_stride % 8 == 0 && aligned16(args.x) && aligned16(args.A);
+  dim3 grid(static_cast<unsigned>((args.n_tokens + kShrinkTokens - 1) / kShrinkTokens),
+            static_cast<unsigned>((args.r_max + kShrinkRows - 1) / kShrinkRows));
+  if (vector)
+    lora_shrink_kernel<T, true><<<grid, kShrinkThreads, 0, stream>>>(args);
+  else
+    lora_shrink_kernel<T, false><<<grid, kShrinkThreads, 0, stream>>>(args);
+  return launch_status();
+}
+
+template <typename T>
+const char* expand(const ExpandArgs& args, cudaStream_t stream) {
+  const bool vector = args.out_features % 8 == 0 && args.r_max % 8 == 0 && args.y_stride % 8 == 0 &&
+                      aligned16(args.y) && aligned16(args.B);
+  const int64_t columns_per_block = static_cast<int64_t>(kExpandThreads) * kExpandColumns;
+  dim3 grid(static_cast<unsigned>((args.n_tokens + kExpandTokens - 1) / kExpandTokens),
+            static_cast<unsigned>((args.out_features + columns_per_block - 1) / columns_per_block));
+  if (vector)
+    lora_expand_kernel<T, true><<<grid, kExpandThreads, 0, stream>>>(args);
+  else
+    lora_expand_kernel<T, false><<<grid, kExpandThreads, 0, stream>>>(args);
+  return launch_status();
+}
+
+}  // namespace
+
+const char* launch_lora_shrink(const ShrinkArgs& args, void* stream) {
+  if (args.n_tokens == 0 || args.r_max == 0) return nullptr;
+  if (args.r_max > kMaxRank) return "lora shrink: r_max exceeds 64";
+  auto s = static_cast<cudaStream_t>(stream);
+  return args.type == ElementType::Float16 ? shrink<__half>(args, s) : shrink<__nv_bfloat16>(args, s);
+}
+
+const char* launch_lora_expand(const ExpandArgs& args, void* stream) {
+  if (args.n_tokens == 0 || args.r_max == 0 || args.out_features == 0) return nullptr;
+  if (args.r_max > kMaxRank) return "lora expand: r_max exceeds 64";
+  auto s = static_cast<cudaStream_t>(stream);
+  return args.type == ElementType::Float16 ? expand<__half>(args, s) : expand<__nv_bfloat16>(args, s);
+}
+
+}  // namespace mnemo::lora_cuda
