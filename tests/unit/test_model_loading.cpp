@@ -1,0 +1,181 @@
+// Bad model input gives one clear error naming the file and what is wrong,
+// never a crash or a silently wrong model.
+#include "model/config.h"
+#include "model/error.h"
+#include "model/kv_cache.h"
+#include "model/model_loader.h"
+#include "model/safetensors.h"
+#include "model/transformer.h"
+#include "support/reference.h"
+
+#include <ATen/ATen.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace mnemo {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+nlohmann::json tiny_config() {
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"vocab_size", 32},
+          {"hidden_size", 16},
+          {"intermediate_size", 24},
+          {"num_hidden_layers", 1},
+          {"num_attention_heads", 2},
+          {"num_key_value_heads", 1},
+          {"rms_norm_eps", 1e-5},
+          {"tie_word_embeddings", true}};
+}
+
+std::map<std::string, at::Tensor> tiny_weights() {
+  auto r = [](std::vector<int64_t> shape) { return at::randn(shape); };
+  return {{"model.embed_tokens.weight", r({32, 16})},
+          {"model.layers.0.input_layernorm.weight", r({16})},
+          {"model.layers.0.self_attn.q_proj.weight", r({16, 16})},
+          {"model.layers.0.self_attn.k_proj.weight", r({8, 16})},
+          {"model.layers.0.self_attn.v_proj.weight", r({8, 16})},
+          {"model.layers.0.self_attn.o_proj.weight", r({16, 16})},
+          {"model.layers.0.post_attention_layernorm.weight", r({16})},
+          {"model.layers.0.mlp.gate_proj.weight", r({24, 16})},
+          {"model.layers.0.mlp.up_proj.weight", r({24, 16})},
+          {"model.layers.0.mlp.down_proj.weight", r({16, 24})},
+          {"model.norm.weight", r({16})}};
+}
+
+fs::path write_model(const std::string& name, const nlohmann::json& config,
+                     const std::map<std::string, at::Tensor>& weights) {
+  fs::path dir = testing::scratch_dir("model_loading/" + name);
+  std::ofstream(dir / "config.json") << config.dump(2);
+  write_safetensors((dir / "model.safetensors").string(), weights);
+  return dir;
+}
+
+std::string load_error(const fs::path& dir) {
+  try {
+    load_transformer(dir.string(), {});
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(ModelLoading, AWellFormedTinyModelLoadsAndRuns) {
+  fs::path dir = write_model("good", tiny_config(), tiny_weights());
+  auto model = load_transformer(dir.string(), {});
+  EXPECT_EQ(model->config().num_layers, 1);
+  EXPECT_EQ(model->config().head_dim, 8);
+  SequenceCache cache(model->config(), 8, at::kFloat, at::kCPU);
+  at::Tensor logits = model->forward({.tokens = {{1, 2, 3}}, .caches = {&cache}});
+  EXPECT_EQ(logits.sizes().vec(), (std::vector<int64_t>{1, 32}));
+  EXPECT_TRUE(at::isfinite(logits).all().item<bool>());
+}
+
+TEST(ModelLoading, MissingTensorIsNamed) {
+  auto weights = tiny_weights();
+  weights.erase("model.layers.0.mlp.up_proj.weight");
+  EXPECT_THAT(load_error(write_model("missing", tiny_config(), weights)),
+              AllOf(HasSubstr("missing tensor"), HasSubstr("model.layers.0.mlp.up_proj.weight")));
+}
+
+TEST(ModelLoading, WrongShapeNamesTensorAndBothShapes) {
+  auto weights = tiny_weights();
+  weights["model.layers.0.self_attn.k_proj.weight"] = at::randn({16, 16});
+  EXPECT_THAT(load_error(write_model("shape", tiny_config(), weights)),
+              AllOf(HasSubstr("k_proj"), HasSubstr("[16, 16]"), HasSubstr("[8, 16]")));
+}
+
+TEST(ModelLoading, NonFloatTensorIsRejected) {
+  auto weights = tiny_weights();
+  weights["model.norm.weight"] = at::ones({16}, at::kLong);
+  EXPECT_THAT(load_error(write_model("dtype", tiny_config(), weights)),
+              AllOf(HasSubstr("model.norm.weight"), HasSubstr("floating")));
+}
+
+TEST(ModelLoading, UnexpectedTensorMeansWrongConfig) {
+  auto weights = tiny_weights();
+  weights["model.layers.0.self_attn.q_proj.bias"] = at::randn({16});
+  EXPECT_THAT(load_error(write_model("extra", tiny_config(), weights)),
+              AllOf(HasSubstr("unexpected tensor"), HasSubstr("q_proj.bias")));
+}
+
+TEST(ModelLoading, UnknownArchitectureIsNamed) {
+  auto config = tiny_config();
+  config["architectures"] = {"GPTNeoXForCausalLM"};
+  EXPECT_THAT(load_error(write_model("arch", config, tiny_weights())),
+              AllOf(HasSubstr("config.json"), HasSubstr("GPTNeoXForCausalLM"), HasSubstr("not supported")));
+}
+
+TEST(ModelLoading, MissingConfigFieldIsNamed) {
+  auto config = tiny_config();
+  config.erase("hidden_size");
+  EXPECT_THAT(load_error(write_model("field", config, tiny_weights())),
+              AllOf(HasSubstr("config.json"), HasSubstr("hidden_size")));
+}
+
+TEST(ModelLoading, MalformedConfigJsonGivesTheByteOffset) {
+  fs::path dir = write_model("badjson", tiny_config(), tiny_weights());
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 32,,}";
+  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("config.json"), HasSubstr("malformed JSON at byte")));
+}
+
+TEST(Safetensors, TruncatedFileNamesTheTensorAndOffset) {
+  fs::path dir = write_model("truncated", tiny_config(), tiny_weights());
+  fs::path file = dir / "model.safetensors";
+  fs::resize_file(file, fs::file_size(file) - 100);
+  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("model.safetensors"), HasSubstr("truncated"), HasSubstr("tensor '")));
+}
+
+TEST(Safetensors, HeaderLengthLargerThanTheFile) {
+  fs::path dir = write_model("header", tiny_config(), tiny_weights());
+  fs::path file = dir / "model.safetensors";
+  std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
+  const unsigned char huge[8] = {0, 0, 0, 0, 0, 1, 0, 0};
+  stream.write(reinterpret_cast<const char*>(huge), 8);
+  stream.close();
+  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("header length"), HasSubstr("larger than the file")));
+}
+
+TEST(Safetensors, FileShorterThanTheLengthField) {
+  fs::path dir = write_model("tiny", tiny_config(), tiny_weights());
+  std::ofstream(dir / "model.safetensors", std::ios::binary) << "abc";
+  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("model.safetensors"), HasSubstr("truncated")));
+}
+
+TEST(Safetensors, CorruptHeaderJson) {
+  fs::path dir = write_model("corrupt", tiny_config(), tiny_weights());
+  fs::path file = dir / "model.safetensors";
+  std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
+  stream.seekp(12);
+  stream.write("\x01\x02\x03", 3);
+  stream.close();
+  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("model.safetensors"), HasSubstr("malformed JSON header")));
+}
+
+TEST(Safetensors, RoundTripKeepsValuesDtypesAndMetadata) {
+  fs::path dir = testing::scratch_dir("safetensors_roundtrip");
+  std::map<std::string, at::Tensor> tensors = {{"a", at::randn({3, 5})},
+                                               {"b", at::randn({7}).to(at::kBFloat16)},
+                                               {"c", at::arange(6, at::kLong).view({2, 3})}};
+  std::string path = (dir / "x.safetensors").string();
+  write_safetensors(path, tensors, {{"mnemo.user", "alice"}});
+  auto file = SafetensorsFile::open(path);
+  for (const auto& [name, tensor] : tensors) EXPECT_TRUE(at::equal(file->tensor(name), tensor)) << name;
+  EXPECT_EQ(file->metadata().at("mnemo.user"), "alice");
+  EXPECT_EQ(read_safetensors_metadata(path).at("mnemo.user"), "alice");
+}
+
+TEST(ModelLoading, UnknownDtypeAndDeviceAreRejected) {
+  fs::path dir = write_model("options", tiny_config(), tiny_weights());
+  EXPECT_THROW(load_transformer(dir.string(), {.dtype = "int8"}), Error);
+  EXPECT_THROW(load_transformer(dir.string(), {.device = "tpu"}), Error);
+}
+
+}  // namespace
+}  // namespace mnemo
