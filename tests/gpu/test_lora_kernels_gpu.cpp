@@ -1,0 +1,269 @@
+// The LoRA CUDA kernels (kernels/lora_cuda.cu, reached through the dispatching
+// ops of kernels/lora_ops.h) against the CPU reference: random shapes, bf16 and
+// fp16, mixed ranks, slot patterns (all same, all distinct, with −1, unsorted),
+// segments, strided and misaligned inputs, poisoned padding, and a CUDA-graph
+// capture + replay. Skips itself where there is no GPU or no CUDA build.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/lora_ops.h"
+
+#if MNEMO_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace mnemo {
+namespace {
+
+#define SKIP_WITHOUT_GPU()                                                                        \
+  do {                                                                                            \
+    if (!lora_cuda_kernels_available()) GTEST_SKIP() << "mnemo was built without CUDA kernels";   \
+    if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine: LoRA kernel tests skip"; \
+  } while (0)
+
+at::Tensor ints(const std::vector<int32_t>& values) {
+  return at::tensor(at::ArrayRef<int32_t>(values), at::TensorOptions().dtype(at::kInt)).clone();
+}
+at::Tensor floats(const std::vector<float>& values) {
+  return at::tensor(at::ArrayRef<float>(values), at::TensorOptions().dtype(at::kFloat)).clone();
+}
+
+enum class SlotPattern { AllSame, AllDistinct, WithBase, Unsorted };
+
+struct Problem {
+  int64_t T = 0, in = 0, out = 0, S = 0, r_max = 0;
+  std::vector<int32_t> ranks, slots;
+  std::vector<float> scales;
+  at::Tensor x, A, B, y0;  // CPU, in the test dtype; A/B padding is NaN
+};
+
+Problem make_problem(std::mt19937& rng, at::ScalarType dtype, int64_t T, int64_t in, int64_t out, int64_t S,
+                     int64_t r_max, bool mixed_ranks, SlotPattern pattern) {
+  auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  Problem p{T, in, out, S, r_max};
+  for (int64_t s = 0; s < S; ++s) {
+    p.ranks.push_back(static_cast<int32_t>(mixed_ranks ? uniform(1, r_max) : r_max));
+    p.scales.push_back(std::uniform_real_distribution<float>(0.25f, 2.0f)(rng));
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    int32_t slot = 0;
+    switch (pattern) {
+      case SlotPattern::AllSame: slot = static_cast<int32_t>(S - 1); break;
+      case SlotPattern::AllDistinct: slot = static_cast<int32_t>(t % S); break;
+      case SlotPattern::WithBase: slot = static_cast<int32_t>(uniform(-1, S - 1)); break;
+      case SlotPattern::Unsorted: slot = static_cast<int32_t>(uniform(0, S - 1)); break;
+    }
+    p.slots.push_back(slot);
+  }
+  if (pattern == SlotPattern::AllDistinct) std::shuffle(p.slots.begin(), p.slots.end(), rng);
+  auto f = at::TensorOptions().dtype(at::kFloat);
+  p.x = at::randn({T, in}, f).to(dtype);
+  p.A = (at::randn({S, r_max, in}, f) / std::sqrt(static_cast<double>(in))).to(dtype);
+  p.B = (at::randn({S, out, r_max}, f) / std::sqrt(static_cast<double>(r_max))).to(dtype);
+  p.y0 = at::randn({T, out}, f).to(dtype);
+  for (int64_t s = 0; s < S; ++s) {
+    if (p.ranks[s] < r_max) {
+      p.A.select(0, s).narrow(0, p.ranks[s], r_max - p.ranks[s]).fill_(std::numeric_limits<float>::quiet_NaN());
+      p.B.select(0, s).narrow(1, p.ranks[s], r_max - p.ranks[s]).fill_(std::numeric_limits<float>::quiet_NaN());
+    }
+  }
+  return p;
+}
+
+// The CPU reference in float32 on the same rounded inputs, with v rounded to
+// the test dtype between the steps as the kernels do.
+struct Reference {
+  at::Tensor v, y;
+};
+Reference reference(const Problem& p, at::ScalarType dtype) {
+  at::Tensor v = lora_shrink_cpu(p.x.to(at::kFloat), p.A.to(at::kFloat), ints(p.ranks), ints(p.slots));
+  at::Tensor y = p.y0.to(at::kFloat);
+  lora_expand_cpu(y, v.to(dtype).to(at::kFloat), p.B.to(at::kFloat), ints(p.ranks), floats(p.scales), ints(p.slots));
+  return {v, y};
+}
+
+void expect_close(const at::Tensor& gpu, const at::Tensor& cpu, const std::string& what) {
+  at::Tensor a = gpu.cpu().to(at::kFloat), e = cpu.to(at::kFloat);
+  ASSERT_EQ(a.sizes(), e.sizes()) << what;
+  EXPECT_TRUE(at::isfinite(a).all().item<bool>()) << what << ": non-finite values (padding read?)";
+  EXPECT_TRUE(at::allclose(a, e, 2e-2, 2e-2)) << what << ": max error " << (a - e).abs().max().item<float>();
+}
+
+struct DeviceProblem {
+  at::Tensor x, A, B, y, ranks, scales, slots;
+};
+DeviceProblem to_device(const Problem& p) {
+  auto cuda = at::Device(at::kCUDA);
+  return {p.x.to(cuda), p.A.to(cuda), p.B.to(cuda), p.y0.to(cuda), ints(p.ranks).to(cuda),
+          floats(p.scales).to(cuda), ints(p.slots).to(cuda)};
+}
+
+void check_token_form(const Problem& p, at::ScalarType dtype, const std::string& what) {
+  Reference ref = reference(p, dtype);
+  DeviceProblem d = to_device(p);
+  at::Tensor v = lora_shrink(d.x, d.A, d.ranks, d.slots);
+  expect_close(v, ref.v, what + " v");
+  lora_expand(d.y, v, d.B, d.ranks, d.scales, d.slots);
+  expect_close(d.y, ref.y, what + " y");
+  // Rows without an adapter are untouched, bit for bit.
+  for (int64_t t = 0; t < p.T; ++t)
+    if (p.slots[t] < 0) EXPECT_TRUE(at::equal(d.y.select(0, t).cpu(), p.y0.select(0, t))) << what << " token " << t;
+}
+
+TEST(LoraKernelsGpu, TokenSlotsMatchTheCpuReferenceOverShapesDtypesAndPatterns) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(42);
+  at::manual_seed(42);
+  struct Shape {
+    int64_t T, in, out, S, r_max;
+    bool mixed;
+  };
+  const std::vector<Shape> shapes = {
+      {1, 4096, 4096, 4, 16, false},  {7, 2048, 2048, 8, 16, false},  {64, 4096, 11008, 64, 16, false},
+      {33, 576, 1536, 5, 64, true},   {512, 2048, 512, 8, 16, true},  {5, 16384, 1024, 3, 32, true},
+      {9, 1000, 333, 4, 12, true},    {3, 100, 17, 2, 5, true},       {17, 8, 24, 3, 8, false},
+      {2, 520, 4104, 2, 64, true},
+  };
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    for (const Shape& s : shapes) {
+      for (SlotPattern pattern :
+           {SlotPattern::AllSame, SlotPattern::AllDistinct, SlotPattern::WithBase, SlotPattern::Unsorted}) {
+        Problem p = make_problem(rng, dtype, s.T, s.in, s.out, s.S, s.r_max, s.mixed, pattern);
+        check_token_form(p, dtype,
+                         std::string(c10::toString(dtype)) + " T=" + std::to_string(s.T) + " in=" +
+                             std::to_string(s.in) + " out=" + std::to_string(s.out) + " pattern=" +
+                             std::to_string(static_cast<int>(pattern)));
+      }
+    }
+  }
+}
+
+TEST(LoraKernelsGpu, SegmentsMatchTheCpuReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(7);
+  at::manual_seed(7);
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    for (int trial = 0; trial < 12; ++trial) {
+      const int64_t T = std::uniform_int_distribution<int64_t>(1, 300)(rng);
+      const int64_t in = trial % 3 == 0 ? 1000 : 2048, out = trial % 4 == 0 ? 77 : 4096;
+      Problem p = make_problem(rng, dtype, T, in, out, 6, trial % 2 ? 16 : 64, trial % 2 == 0, SlotPattern::AllSame);
+      // Segments with a leading gap, empty and base segments, a tail gap.
+      std::vector<int32_t> starts{static_cast<int32_t>(std::min<int64_t>(T, 1))}, seg_slots;
+      while (starts.back() < T - 1) {
+        int32_t next = std::min<int32_t>(static_cast<int32_t>(T - 1),
+                                         starts.back() + std::uniform_int_distribution<int32_t>(0, 70)(rng));
+        seg_slots.push_back(std::uniform_int_distribution<int32_t>(-1, 5)(rng));
+        starts.push_back(next);
+      }
+      std::vector<int32_t> slots(static_cast<size_t>(T), -1);
+      for (size_t i = 0; i < seg_slots.size(); ++i)
+        for (int32_t t = starts[i]; t < starts[i + 1]; ++t) slots[t] = seg_slots[i];
+      p.slots = slots;
+      Reference ref = reference(p, dtype);
+      DeviceProblem d = to_device(p);
+      at::Tensor d_starts = ints(starts).cuda(), d_seg_slots = ints(seg_slots).cuda();
+      at::Tensor v = lora_shrink_segments(d.x, d.A, d.ranks, d_starts, d_seg_slots);
+      expect_close(v, ref.v, "segments v trial " + std::to_string(trial));
+      lora_expand_segments(d.y, v, d.B, d.ranks, d.scales, d_starts, d_seg_slots);
+      expect_close(d.y, ref.y, "segments y trial " + std::to_string(trial));
+    }
+  }
+}
+
+TEST(LoraKernelsGpu, StridedAndMisalignedInputsTakeTheGeneralPathCorrectly) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(9);
+  at::manual_seed(9);
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    Problem p = make_problem(rng, dtype, 37, 2048, 1024, 4, 16, true, SlotPattern::WithBase);
+    Reference ref = reference(p, dtype);
+    DeviceProblem d = to_device(p);
+    for (int64_t pad : {8, 1}) {  // row stride a multiple of 8 (vector path) or not (general path)
+      at::Tensor x_wide = at::zeros({p.T, p.in + pad}, d.x.options());
+      at::Tensor x_view = x_wide.narrow(1, pad, p.in);  // offset by `pad` elements: misaligned when pad = 1
+      x_view.copy_(d.x);
+      at::Tensor y_wide = at::zeros({p.T, p.out + pad}, d.y.options());
+      at::Tensor y_view = y_wide.narrow(1, pad, p.out);
+      y_view.copy_(d.y);
+      at::Tensor v_wide = at::zeros({p.T, p.r_max + 3}, d.x.options());
+      at::Tensor v_view = v_wide.narrow(1, 1, p.r_max);
+      lora_shrink_out(v_view, x_view, d.A, d.ranks, d.slots);
+      expect_close(v_view, ref.v, "strided v pad " + std::to_string(pad));
+      lora_expand(y_view, v_view, d.B, d.ranks, d.scales, d.slots);
+      expect_close(y_view, ref.y, "strided y pad " + std::to_string(pad));
+    }
+  }
+}
+
+TEST(LoraKernelsGpu, GradientsOnCudaGoThroughTheDifferentiablePath) {
+  SKIP_WITHOUT_GPU();
+  at::manual_seed(3);
+  auto o = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  at::Tensor x = at::randn({6, 64}, o).requires_grad_(true);
+  at::Tensor A = at::randn({3, 8, 64}, o).requires_grad_(true);
+  at::Tensor B = at::randn({3, 32, 8}, o).requires_grad_(true);
+  at::Tensor y = at::zeros({6, 32}, o);
+  lora_apply(y, x, A, B, ints({8, 4, 2}).cuda(), floats({1, 1, 1}).cuda(), ints({0, 1, -1, 2, 0, 1}).cuda());
+  y.sum().backward();
+  ASSERT_TRUE(x.grad().defined() && A.grad().defined() && B.grad().defined());
+  EXPECT_EQ(A.grad().select(0, 1).narrow(0, 4, 4).abs().sum().item<float>(), 0.0f);
+}
+
+#if MNEMO_WITH_CUDA
+// Capture shrink + expand once with fixed buffers, then change the slots and
+// activations in place and replay: the replay must follow the new contents
+// (the kernels read the tables on the device, never on the host).
+TEST(LoraKernelsGpu, CudaGraphCaptureAndReplayFollowNewSlotsAndInputs) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(5);
+  at::manual_seed(5);
+  const at::ScalarType dtype = at::kBFloat16;
+  Problem p = make_problem(rng, dtype, 64, 4096, 4096, 16, 16, true, SlotPattern::WithBase);
+  DeviceProblem d = to_device(p);
+  at::Tensor v = at::empty({p.T, p.r_max}, d.x.options());
+  at::Tensor y = d.y.clone();
+
+  c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool();
+  at::cuda::CUDAGraph graph;
+  {
+    c10::cuda::CUDAStreamGuard guard(stream);
+    // Warm up outside the capture (first launches load the module).
+    lora_shrink_out(v, d.x, d.A, d.ranks, d.slots);
+    lora_expand(y, v, d.B, d.ranks, d.scales, d.slots);
+    stream.synchronize();
+    graph.capture_begin();
+    lora_shrink_out(v, d.x, d.A, d.ranks, d.slots);
+    lora_expand(y, v, d.B, d.ranks, d.scales, d.slots);
+    graph.capture_end();
+  }
+  for (int round = 0; round < 3; ++round) {
+    Problem q = make_problem(rng, dtype, p.T, p.in, p.out, p.S, p.r_max, true, SlotPattern::Unsorted);
+    q.A = p.A;
+    q.B = p.B;
+    q.ranks = p.ranks;
+    q.scales = p.scales;
+    d.x.copy_(q.x.cuda());
+    d.slots.copy_(ints(q.slots).cuda());
+    y.copy_(q.y0.cuda());
+    graph.replay();
+    c10::cuda::device_synchronize();
+    Reference ref = reference(q, dtype);
+    expect_close(v, ref.v, "graph v round " + std::to_string(round));
+    expect_close(y, ref.y, "graph y round " + std::to_string(round));
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace mnemo
