@@ -1,0 +1,179 @@
+// bench_lora_cpu: the CPU multi-adapter LoRA op (kernels/lora_ops.h) against
+// the dense base GEMM of the same layer — what the offline/CI engine pays for
+// per-user memory on top of the base model.
+//
+// For a square linear (in = out = hidden, like q_proj/o_proj), rank 16, fp32 and
+// bf16: forward time of lora_apply (shrink + expand, tokens grouped by slot)
+// with 1, 8 and 32 distinct adapters (tokens assigned to adapters in shuffled
+// order, as a decode batch arrives), beside y = x·Wᵀ. Prints a table and
+// writes JSON (device, commit, date, parameters, results).
+//
+//   bench_lora_cpu [--out bench/results/lora_cpu_ops.json] [--min-seconds 0.3]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/lora_ops.h"
+
+namespace {
+
+std::string command_output(const char* command) {
+  std::string out;
+  if (FILE* pipe = popen(command, "r")) {
+    char buffer[256];
+    while (fgets(buffer, sizeof buffer, pipe)) out += buffer;
+    pclose(pipe);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown cpu";
+}
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buffer;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// Median of repeated timings (ms); at least 3 repetitions and `min_seconds` in all.
+template <typename F>
+double time_ms(F&& body, double min_seconds) {
+  body();  // warm-up
+  std::vector<double> samples;
+  double total = 0;
+  while (samples.size() < 3 || total < min_seconds) {
+    auto start = std::chrono::steady_clock::now();
+    body();
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    samples.push_back(seconds * 1e3);
+    total += seconds;
+    if (samples.size() >= 200) break;
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+at::Tensor ints(const std::vector<int32_t>& values) {
+  return at::tensor(at::ArrayRef<int32_t>(values), at::TensorOptions().dtype(at::kInt)).clone();
+}
+
+struct Row {
+  std::string dtype;
+  int64_t hidden, tokens, adapters;
+  double lora_ms, dense_ms;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out_path = "bench/results/lora_cpu_ops.json";
+  double min_seconds = 0.3;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--out" && i + 1 < argc)
+      out_path = argv[++i];
+    else if (arg == "--min-seconds" && i + 1 < argc)
+      min_seconds = std::atof(argv[++i]);
+    else {
+      std::cerr << "usage: bench_lora_cpu [--out PATH] [--min-seconds S]\n";
+      return 2;
+    }
+  }
+  at::manual_seed(0);
+  std::mt19937 rng(0);
+  const int64_t rank = 16, n_slots = 32;
+  const std::vector<int64_t> hiddens{576, 2048}, token_counts{64, 512}, adapter_counts{1, 8, 32};
+  std::vector<Row> rows;
+
+  std::printf("bench_lora_cpu: %s, %d threads, rank %lld, %lld stacked slots\n", cpu_name().c_str(),
+              at::get_num_threads(), static_cast<long long>(rank), static_cast<long long>(n_slots));
+  std::printf("%-9s %7s %7s %9s %12s %12s %9s\n", "dtype", "hidden", "tokens", "adapters", "lora_ms", "dense_ms",
+              "lora/gemm");
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    auto options = at::TensorOptions().dtype(dtype);
+    for (int64_t hidden : hiddens) {
+      at::Tensor W = (at::randn({hidden, hidden}) / std::sqrt(static_cast<double>(hidden))).to(options);
+      at::Tensor A = (at::randn({n_slots, rank, hidden}) / std::sqrt(static_cast<double>(hidden))).to(options);
+      at::Tensor B = (at::randn({n_slots, hidden, rank}) * 0.01).to(options);
+      at::Tensor ranks = at::full({n_slots}, rank, at::TensorOptions().dtype(at::kInt));
+      at::Tensor scales = at::full({n_slots}, 2.0f, at::TensorOptions().dtype(at::kFloat));
+      for (int64_t tokens : token_counts) {
+        at::Tensor x = at::randn({tokens, hidden}).to(options);
+        at::Tensor y = at::zeros({tokens, hidden}, options);
+        const double dense_ms = time_ms([&] { at::matmul_out(y, x, W.t()); }, min_seconds);
+        for (int64_t adapters : adapter_counts) {
+          std::vector<int32_t> slots(static_cast<size_t>(tokens));
+          for (int64_t t = 0; t < tokens; ++t) slots[t] = static_cast<int32_t>(t % adapters);
+          std::shuffle(slots.begin(), slots.end(), rng);
+          at::Tensor token_slots = ints(slots);
+          const double lora_ms =
+              time_ms([&] { mnemo::lora_apply(y, x, A, B, ranks, scales, token_slots); }, min_seconds);
+          rows.push_back({c10::toString(dtype), hidden, tokens, adapters, lora_ms, dense_ms});
+          std::printf("%-9s %7lld %7lld %9lld %12.3f %12.3f %9.3f\n", c10::toString(dtype),
+                      static_cast<long long>(hidden), static_cast<long long>(tokens),
+                      static_cast<long long>(adapters), lora_ms, dense_ms, lora_ms / dense_ms);
+        }
+      }
+    }
+  }
+
+  std::ofstream out(out_path);
+  if (!out) {
+    std::fprintf(stderr, "bench_lora_cpu: cannot write %s (run from the repository root or pass --out)\n",
+                 out_path.c_str());
+    return 1;
+  }
+  out << "{\n  \"benchmark\": \"lora_cpu_ops\",\n";
+  out << "  \"device\": \"cpu: " << json_escape(cpu_name()) << "\",\n";
+  out << "  \"threads\": " << at::get_num_threads() << ",\n";
+  out << "  \"commit\": \"" << json_escape(command_output("git rev-parse --short HEAD 2>/dev/null")) << "\",\n";
+  out << "  \"date\": \"" << utc_now() << "\",\n";
+  out << "  \"parameters\": {\"rank\": " << rank << ", \"stacked_slots\": " << n_slots
+      << ", \"layer\": \"square linear in = out = hidden\", \"op\": \"lora_apply (shrink + expand), token slots "
+         "shuffled\", \"baseline\": \"at::matmul_out(y, x, W^T)\", \"statistic\": \"median ms\", \"min_seconds\": "
+      << min_seconds << "},\n";
+  out << "  \"results\": [\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "    {\"dtype\": \"%s\", \"hidden\": %lld, \"tokens\": %lld, \"adapters\": %lld, \"lora_ms\": %.4f, "
+                  "\"dense_gemm_ms\": %.4f, \"lora_over_dense\": %.4f}%s\n",
+                  r.dtype.c_str(), static_cast<long long>(r.hidden), static_cast<long long>(r.tokens),
+                  static_cast<long long>(r.adapters), r.lora_ms, r.dense_ms, r.lora_ms / r.dense_ms,
+                  i + 1 < rows.size() ? "," : "");
+    out << line;
+  }
+  out << "  ]\n}\n";
+  std::printf("wrote %s\n", out_path.c_str());
+  return 0;
+}
