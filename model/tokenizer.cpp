@@ -258,11 +258,12 @@ const std::string& Tokenizer::source() const { return impl_->source; }
 StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
     : tokenizer_(&tokenizer), skip_special_tokens_(skip_special_tokens) {}
 
-// The window scheme of `tokenizers`' DecodeStream: decode the tokens since a
-// recent boundary together with the text already emitted for them, and emit
-// only what lies beyond it. Decoding with that context keeps decoders that
-// look at neighbours (Metaspace's first-token rule, Strip) right, and the
-// window stays a few tokens long, so each push costs O(1) amortised.
+// Decode the window with the last emitted piece as context and emit only what
+// lies beyond that piece's text. Context keeps decoders that look at
+// neighbours right (Metaspace and Strip treat the first token specially), and
+// starting the window where all earlier text was complete keeps byte runs
+// whole (ByteFallback judges a run of <0xNN> tokens as a unit). The window is
+// a piece or two long, so each push costs O(1) amortised.
 std::string StreamDecoder::push(int32_t id) {
   ids_.push_back(id);
   std::string text = tokenizer_->decode(ids_, skip_special_tokens_);
@@ -274,11 +275,9 @@ std::string StreamDecoder::push(int32_t id) {
   MNEMO_CHECK(text.compare(0, prefix_.size(), prefix_) == 0, "stream decode of {} changed text already emitted",
               tokenizer_->source());
   std::string piece = text.substr(prefix_.size());
-  size_t new_prefix_index = ids_.size() - prefix_index_;
-  ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(read_index_));
+  ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(emitted_ids_));
+  emitted_ids_ = ids_.size();
   prefix_ = tokenizer_->decode(ids_, skip_special_tokens_);
-  read_index_ = prefix_index_;
-  prefix_index_ = new_prefix_index;
   return piece;
 }
 
@@ -289,7 +288,7 @@ std::string StreamDecoder::flush() {
                           : "";
   ids_.clear();
   prefix_.clear();
-  prefix_index_ = read_index_ = 0;
+  emitted_ids_ = 0;
   return piece;
 }
 

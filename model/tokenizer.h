@@ -77,10 +77,11 @@ class StreamDecoder {
  private:
   const Tokenizer* tokenizer_;
   bool skip_special_tokens_;
-  std::vector<int32_t> ids_;  // a window: the tokens of `prefix_` and what follows
-  std::string prefix_;        // decode of ids_[0, read_index_) already emitted
-  size_t prefix_index_ = 0;
-  size_t read_index_ = 0;
+  // A window: the tokens of the last emitted piece (they begin where every
+  // earlier token was complete text) and those not yet emitted.
+  std::vector<int32_t> ids_;
+  size_t emitted_ids_ = 0;  // ids_[0, emitted_ids_) is the last emitted piece
+  std::string prefix_;      // decode(ids_[0, emitted_ids_))
 };
 
 }  // namespace mnemo
