@@ -197,18 +197,29 @@ std::vector<Segment> read_segments(const at::Tensor& seg_starts, const at::Tenso
   return out;
 }
 
+// a · bᵀ. On CPU, bf16/fp16 GEMMs run in fp32: most CPUs have no native
+// bf16 GEMM and LibTorch's fallback is several times slower than converting
+// the operands (the adapter slice is r×in, small beside the GEMM); it also
+// gives the kernels' numerics, fp32 accumulation with one rounding at the end.
+// `.to()` is differentiable, so autograd is unchanged.
+at::Tensor matmul_t(const at::Tensor& a, const at::Tensor& b) {
+  if (a.is_cpu() && a.scalar_type() != at::kFloat)
+    return at::matmul(a.to(at::kFloat), b.to(at::kFloat).t()).to(a.scalar_type());
+  return at::matmul(a, b.t());
+}
+
 // x_rows [n, in] · A[slot, :rank, :]ᵀ, zero-padded to [n, r_max].
 at::Tensor shrink_rows(const at::Tensor& x_rows, const at::Tensor& A_stack, int64_t slot, int64_t rank) {
   const int64_t r_max = A_stack.size(1);
   if (rank == 0) return at::zeros({x_rows.size(0), r_max}, x_rows.options());
-  at::Tensor v = at::matmul(x_rows, A_stack.select(0, slot).narrow(0, 0, rank).t());
+  at::Tensor v = matmul_t(x_rows, A_stack.select(0, slot).narrow(0, 0, rank));
   if (rank < r_max) v = at::constant_pad_nd(v, {0, r_max - rank}, 0);
   return v;
 }
 
 // v_rows [n, r_max] → v_rows[:, :rank] · B[slot, :, :rank]ᵀ  ([n, out], unscaled).
 at::Tensor expand_rows(const at::Tensor& v_rows, const at::Tensor& B_stack, int64_t slot, int64_t rank) {
-  return at::matmul(v_rows.narrow(1, 0, rank), B_stack.select(0, slot).narrow(1, 0, rank).t());
+  return matmul_t(v_rows.narrow(1, 0, rank), B_stack.select(0, slot).narrow(1, 0, rank));
 }
 
 }  // namespace

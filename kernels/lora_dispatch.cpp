@@ -32,7 +32,7 @@ namespace {
 
 using namespace lora_detail;
 
-bool any_requires_grad(std::initializer_list<const at::Tensor*> tensors) {
+[[maybe_unused]] bool any_requires_grad(std::initializer_list<const at::Tensor*> tensors) {
   if (!at::GradMode::is_enabled()) return false;
   for (const at::Tensor* t : tensors)
     if (t->defined() && t->requires_grad()) return true;
