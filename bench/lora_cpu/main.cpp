@@ -8,7 +8,7 @@
 // order, as a decode batch arrives), beside y = x·Wᵀ. Prints a table and
 // writes JSON (device, commit, date, parameters, results).
 //
-//   bench_lora_cpu [--out bench/results/lora_cpu_ops.json] [--min-seconds 0.3]
+//   bench_lora_cpu [--out bench/results/lora_cpu_ops.json] [--min-seconds 0.3] [--threads N]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -103,8 +103,10 @@ int main(int argc, char** argv) {
       out_path = argv[++i];
     else if (arg == "--min-seconds" && i + 1 < argc)
       min_seconds = std::atof(argv[++i]);
+    else if (arg == "--threads" && i + 1 < argc)
+      at::set_num_threads(std::atoi(argv[++i]));  // 1 gives steadier numbers on a shared machine
     else {
-      std::cerr << "usage: bench_lora_cpu [--out PATH] [--min-seconds S]\n";
+      std::cerr << "usage: bench_lora_cpu [--out PATH] [--min-seconds S] [--threads N]\n";
       return 2;
     }
   }
