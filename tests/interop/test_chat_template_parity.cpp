@@ -1,0 +1,68 @@
+// Chat templates render exactly as transformers' apply_chat_template(
+// tokenize=False) does, for the real templates of each family that
+// scripts/reference_tokenizers.py writes (Qwen2 and SmolLM2 ChatML with their
+// default system prompts, Llama 3, Llama 2, Mistral), with and without a
+// generation prompt; where transformers raises, Mnemo raises too.
+#include "model/chat_template.h"
+#include "model/error.h"
+#include "support/reference.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace mnemo {
+namespace {
+
+const char* kTemplates[] = {"bytelevel", "llama3", "smollm", "spm", "spm_metaspace"};
+
+class ChatTemplateParity : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    std::ifstream file(testing::reference_dir() / "tokenizers" / "expected.json");
+    ASSERT_TRUE(file.good()) << "no expected.json: run scripts/make_reference_models.py";
+    expected_ = nlohmann::json::parse(file)["chat"][GetParam()];
+  }
+  std::string config_path() const {
+    return (testing::reference_dir() / "tokenizers" / GetParam() / "tokenizer_config.json").string();
+  }
+  nlohmann::json expected_;
+};
+
+std::vector<ChatMessage> messages_of(const nlohmann::json& json) {
+  std::vector<ChatMessage> messages;
+  for (const auto& m : json) messages.push_back({m["role"], m["content"]});
+  return messages;
+}
+
+TEST_P(ChatTemplateParity, RecognisesTheFamily) {
+  EXPECT_EQ(ChatTemplate::from_tokenizer_config(config_path()).family(), expected_["family"].get<std::string>());
+}
+
+TEST_P(ChatTemplateParity, RendersEveryConversationLikeTransformers) {
+  ChatTemplate chat = ChatTemplate::from_tokenizer_config(config_path());
+  for (const auto& c : expected_["conversations"]) {
+    auto messages = messages_of(c["messages"]);
+    bool generation = c["add_generation_prompt"];
+    if (c.contains("error")) {
+      EXPECT_THROW(chat.render(messages, generation), Error) << c["messages"].dump();
+      continue;
+    }
+    EXPECT_EQ(chat.render(messages, generation), c["rendered"].get<std::string>())
+        << c["messages"].dump() << " add_generation_prompt=" << generation;
+  }
+}
+
+TEST_P(ChatTemplateParity, AnOverrideNamingTheSameFamilyRendersTheSame) {
+  std::string family = expected_["family"];
+  ChatTemplate chat = ChatTemplate::from_tokenizer_config(config_path(), family);
+  EXPECT_EQ(chat.family(), family);
+  const auto& first = expected_["conversations"][1];  // one user message, with generation prompt
+  EXPECT_EQ(chat.render(messages_of(first["messages"]), true), first["rendered"].get<std::string>());
+}
+
+INSTANTIATE_TEST_SUITE_P(ReferenceTemplates, ChatTemplateParity, ::testing::ValuesIn(kTemplates));
+
+}  // namespace
+}  // namespace mnemo
