@@ -1,0 +1,178 @@
+// `mnemo adapters …` driven as an operator would: the real binary
+// ($MNEMO_BINARY), tables and --json, and the documented exit codes.
+#include "adapters/registry.h"
+#include "model/safetensors.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace mnemo {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct Run {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_adapter(const std::string& dir, const std::string& user, float fill, const std::string& base = "base-A") {
+  fs::create_directories(dir);
+  std::ofstream(dir + "/adapter_config.json") << R"({"peft_type":"LORA","r":4,"lora_alpha":8})";
+  write_safetensors(dir + "/adapter_model.safetensors",
+                    {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", at::full({4, 8}, fill)}},
+                    {{kMetaUser, user},
+                     {kMetaBaseFingerprint, base},
+                     {kMetaDataFingerprint, "data-" + user},
+                     {kMetaMetrics, R"({"recall":0.75})"}});
+}
+
+class RegistryCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* binary = std::getenv("MNEMO_BINARY");
+    if (!binary) GTEST_SKIP() << "MNEMO_BINARY is not set (run through ctest)";
+    binary_ = binary;
+    const char* base = std::getenv("MNEMO_TEST_TMP");
+    dir_ = (fs::path(base ? base : fs::temp_directory_path().string()) /
+            ("registry_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+             std::to_string(::getpid())))
+               .string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    root_ = dir_ + "/registry";
+  }
+  Run mnemo(const std::string& args) {
+    std::string command = fmt::format("{} adapters --registry {} --actor ops {} >{}/out 2>{}/err", binary_, root_, args,
+                                      dir_, dir_);
+    int status = std::system(command.c_str());
+    return Run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(dir_ + "/out"), read_file(dir_ + "/err")};
+  }
+  json mnemo_json(const std::string& args) {
+    Run run = mnemo("--json " + args);
+    EXPECT_EQ(run.exit_code, 0) << args << "\n" << run.err;
+    return json::parse(run.out);
+  }
+  std::string binary_, dir_, root_;
+};
+
+TEST_F(RegistryCli, HelpDocumentsEverySubcommandAndTheExitCodes) {
+  Run help = mnemo("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Exit codes"), std::string::npos) << help.out;
+  for (const char* sub : {"init", "publish", "list", "show", "rollback", "rm", "gc", "verify", "import", "export", "audit"}) {
+    EXPECT_NE(help.out.find(sub), std::string::npos) << sub;
+    Run sub_help = mnemo(std::string(sub) + " --help");
+    EXPECT_EQ(sub_help.exit_code, 0) << sub;
+    EXPECT_GT(sub_help.out.size(), 40u) << sub;
+  }
+}
+
+TEST_F(RegistryCli, PublishListShowRollbackAndErase) {
+  write_adapter(dir_ + "/a1", "alice", 1);
+  write_adapter(dir_ + "/a2", "alice", 2);
+  write_adapter(dir_ + "/b1", "bob", 3);
+  EXPECT_EQ(mnemo("init --base-fingerprint base-A").exit_code, 0);
+  Run published = mnemo("publish " + dir_ + "/a1 --live");
+  EXPECT_EQ(published.exit_code, 0) << published.err;
+  EXPECT_NE(published.out.find("alice@1 (live)"), std::string::npos) << published.out;
+  EXPECT_EQ(mnemo_json("publish " + dir_ + "/a2 --live")[0]["version"], 2);
+  EXPECT_EQ(mnemo("publish " + dir_ + "/b1 --live").exit_code, 0);
+
+  Run table = mnemo("list");
+  EXPECT_NE(table.out.find("USER"), std::string::npos);
+  EXPECT_NE(table.out.find("alice"), std::string::npos);
+  json list = mnemo_json("list");
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]["user"], "alice");
+  EXPECT_EQ(list[0]["live_version"], 2);
+  EXPECT_EQ(list[0]["versions"], 2);
+
+  json show = mnemo_json("show alice");
+  ASSERT_EQ(show["versions"].size(), 2u);
+  EXPECT_EQ(show["versions"][1]["live"], true);
+  EXPECT_EQ(show["versions"][1]["metrics"]["recall"], 0.75);
+  EXPECT_EQ(show["versions"][1]["data_fingerprint"], "data-alice");
+  EXPECT_EQ(show["versions"][1]["files"].size(), 2u);
+  EXPECT_NE(mnemo("show alice").out.find("sha256:"), std::string::npos);
+
+  EXPECT_EQ(mnemo_json("rollback alice")["live_version"], 1);
+  EXPECT_EQ(mnemo_json("rollback alice --to 2")["live_version"], 2);
+
+  json erased = mnemo_json("rm alice");
+  EXPECT_EQ(erased["versions"], 2);
+  EXPECT_EQ(erased["blobs_removed"].size(), 2u);  // the config blob is bob's too
+  EXPECT_EQ(mnemo_json("list").size(), 1u);
+  EXPECT_EQ(mnemo("show alice").exit_code, 3);
+
+  json audit = mnemo_json("audit --user alice");
+  ASSERT_FALSE(audit.empty());
+  bool saw_erase = false;
+  for (const json& entry : audit) {
+    EXPECT_EQ(entry["actor"], "ops");
+    saw_erase |= entry["action"] == "erase";
+  }
+  EXPECT_TRUE(saw_erase);
+  EXPECT_EQ(mnemo_json("verify")["ok"], true);
+  EXPECT_EQ(mnemo_json("gc")["blobs_removed"].size(), 0u);
+}
+
+TEST_F(RegistryCli, ExportAndImportMovePeftDirectoriesBetweenRegistries) {
+  write_adapter(dir_ + "/a1", "alice", 1);
+  ASSERT_EQ(mnemo("publish " + dir_ + "/a1 --live").exit_code, 0);
+  Run exported = mnemo("export alice " + dir_ + "/exported/alice");
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_TRUE(fs::exists(dir_ + "/exported/alice/adapter_config.json"));
+  EXPECT_EQ(read_file(dir_ + "/exported/alice/adapter_model.safetensors"), read_file(dir_ + "/a1/adapter_model.safetensors"));
+  root_ = dir_ + "/second";
+  json imported = mnemo_json("import " + dir_ + "/exported");
+  ASSERT_EQ(imported.size(), 1u);
+  EXPECT_EQ(imported[0]["user"], "alice");
+  EXPECT_EQ(imported[0]["live"], true);
+}
+
+TEST_F(RegistryCli, ErrorsHaveTheirDocumentedExitCodes) {
+  write_adapter(dir_ + "/a1", "alice", 1);
+  EXPECT_EQ(mnemo("list").exit_code, 3);  // no registry yet
+  ASSERT_EQ(mnemo("publish " + dir_ + "/a1 --live").exit_code, 0);
+  Run bad_user = mnemo("show ../../etc");
+  EXPECT_EQ(bad_user.exit_code, 2);
+  EXPECT_NE(bad_user.err.find("user id"), std::string::npos) << bad_user.err;
+  EXPECT_EQ(mnemo("rm " + std::string(129, 'x')).exit_code, 2);
+  EXPECT_EQ(mnemo("show nobody").exit_code, 3);
+  EXPECT_EQ(mnemo("rollback alice --to 7").exit_code, 3);
+
+  write_adapter(dir_ + "/other", "alice", 2, "base-B");
+  Run mismatch = mnemo("publish " + dir_ + "/other --live");
+  EXPECT_EQ(mismatch.exit_code, 1);
+  EXPECT_NE(mismatch.err.find("base-B"), std::string::npos) << mismatch.err;
+
+  // Damage a stored blob: verify fails with 4 and names the version.
+  json show = mnemo_json("show alice");
+  std::string hash = show["versions"][0]["files"][1]["sha256"];
+  std::string blob = root_ + "/blobs/sha256/" + hash.substr(0, 2) + "/" + hash.substr(2);
+  std::ofstream(blob, std::ios::app) << "x";
+  Run verify = mnemo("verify");
+  EXPECT_EQ(verify.exit_code, 4);
+  EXPECT_NE(verify.out.find("alice@1"), std::string::npos) << verify.out;
+  EXPECT_EQ(mnemo("export alice " + dir_ + "/out").exit_code, 4);
+}
+
+}  // namespace
+}  // namespace mnemo
