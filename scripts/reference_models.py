@@ -45,6 +45,35 @@ def tokenizer_vocab(tokenizer_dir):
     return Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
 
 
+COMPLETION_PROMPTS = ["The quick brown fox", "Once upon a time, in a land far away,", "12 + 30 ="]
+
+
+def write_expected_completions(directory, model):
+    """What `mnemo generate` must print: transformers' greedy completion of a
+    text prompt (and of a chat turn, where the model has a chat template),
+    stopping at eos, decoded without special tokens."""
+    from transformers import PreTrainedTokenizerFast
+    # Not AutoTokenizer: for some model types (qwen2) transformers picks a
+    # class that rebuilds the pre-tokenizer and ignores tokenizer.json.
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(directory)
+    cases = []
+    for prompt in COMPLETION_PROMPTS:
+        ids = tokenizer(prompt, return_tensors="pt").input_ids
+        cases.append({"chat": False, "prompt": prompt, "ids": ids[0].tolist()})
+        if tokenizer.chat_template:
+            text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                 add_generation_prompt=True)
+            ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
+            cases.append({"chat": True, "prompt": prompt, "ids": ids[0].tolist()})
+    for case in cases:
+        ids = torch.tensor([case["ids"]])
+        with torch.no_grad():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=16,
+                                 pad_token_id=0)
+        case["completion"] = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    (directory / "expected_completions.json").write_text(json.dumps(cases, indent=1, ensure_ascii=False))
+
+
 def build(out: Path, log):
     from transformers import AutoModelForCausalLM
     models = out / "models"
@@ -65,9 +94,8 @@ def build(out: Path, log):
         directory = models / name
         model.save_pretrained(directory, max_shard_size="100KB" if sharded else "10GB")
         if tokenizer_dir.exists():
-            for file in ["tokenizer.json", "tokenizer_config.json"]:
-                if (tokenizer_dir / file).exists():
-                    shutil.copy(tokenizer_dir / file, directory / file)
+            shutil.copy(tokenizer_dir / "tokenizer.json", directory / "tokenizer.json")
+            shutil.copy(tokenizer_dir / "tokenizer_config.json", directory / "tokenizer_config.json")
 
         generator = torch.Generator().manual_seed(7 + index)
         expected = {}
@@ -83,6 +111,8 @@ def build(out: Path, log):
                                            pad_token_id=0)
                 expected[f"greedy_{i}"] = generated[0, length:].clone()
         save_file(expected, str(directory / "expected.safetensors"))
+        if (directory / "tokenizer.json").exists():
+            write_expected_completions(directory, model)
         (directory / "expected.json").write_text(json.dumps(
             {"prompts": len(PROMPT_LENGTHS), "greedy_tokens": GREEDY_TOKENS, "architecture": config.architectures}))
         log(f"  {name}: vocab {vocab}, {sum(p.numel() for p in model.parameters())} parameters")

@@ -1,0 +1,89 @@
+#include "model/base_model.h"
+
+#include "model/error.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+namespace mnemo {
+namespace {
+
+namespace fs = std::filesystem;
+
+void add_unique(std::vector<int32_t>& ids, int64_t id) {
+  if (id >= 0 && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(static_cast<int32_t>(id));
+}
+
+void add_token(std::vector<int32_t>& ids, const Tokenizer& tokenizer, const std::string& token) {
+  if (token.empty()) return;
+  if (auto id = tokenizer.token_to_id(token)) add_unique(ids, *id);
+}
+
+// generation_config.json's eos_token_id: what transformers stops on.
+void add_generation_config_ids(std::vector<int32_t>& ids, const fs::path& dir) {
+  fs::path path = dir / "generation_config.json";
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  nlohmann::json config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (config.is_discarded() || !config.contains("eos_token_id")) return;
+  const auto& eos = config["eos_token_id"];
+  if (eos.is_number_integer()) add_unique(ids, eos.get<int64_t>());
+  if (eos.is_array())
+    for (const auto& id : eos)
+      if (id.is_number_integer()) add_unique(ids, id.get<int64_t>());
+}
+
+}  // namespace
+
+BaseModel open_base_model(const std::string& path, const LoadOptions& options,
+                          const std::string& chat_template_override) {
+  BaseModel model;
+  model.path = path;
+  model.transformer = load_transformer(path, options);
+  fs::path dir(path);
+  fs::path tokenizer_json = dir / "tokenizer.json";
+  if (!fs::exists(tokenizer_json)) fail("{}: no tokenizer.json beside the model", path);
+  model.tokenizer = std::make_shared<Tokenizer>(Tokenizer::from_file(tokenizer_json.string()));
+  if (model.tokenizer->vocab_size() > model.transformer->config().vocab_size)
+    fail("{}: the tokenizer has {} tokens but the model's vocabulary holds {}", tokenizer_json.string(),
+         model.tokenizer->vocab_size(), model.transformer->config().vocab_size);
+  fs::path tokenizer_config = dir / "tokenizer_config.json";
+  if (fs::exists(tokenizer_config)) {
+    try {
+      model.chat_template = ChatTemplate::from_tokenizer_config(tokenizer_config.string(), chat_template_override);
+    } catch (const Error&) {
+      // A model without a chat template is fine for plain completion; one
+      // whose template we do not know is an error only when asked to chat.
+      if (!chat_template_override.empty()) throw;
+      model.chat_template.reset();
+    }
+  }
+  for (int64_t id : model.transformer->config().eos_token_ids) add_unique(model.stop_token_ids, id);
+  add_generation_config_ids(model.stop_token_ids, dir);
+  if (model.chat_template) {
+    add_token(model.stop_token_ids, *model.tokenizer, model.chat_template->eos_token());
+    // The end-of-turn marker of the family, which may differ from eos.
+    const std::string family = model.chat_template->family();
+    if (family == "chatml") add_token(model.stop_token_ids, *model.tokenizer, "<|im_end|>");
+    if (family == "llama3") add_token(model.stop_token_ids, *model.tokenizer, "<|eot_id|>");
+  }
+  return model;
+}
+
+std::vector<int32_t> encode_chat(const BaseModel& model, const std::vector<ChatMessage>& messages) {
+  if (!model.chat_template) {
+    std::string config = (fs::path(model.path) / "tokenizer_config.json").string();
+    // Re-read to give the real reason (missing file, unknown template).
+    ChatTemplate::from_tokenizer_config(config);
+    fail("{}: the model has no chat template", model.path);
+  }
+  return model.tokenizer->encode(model.chat_template->render(messages, /*add_generation_prompt=*/true),
+                                 /*add_special_tokens=*/false);
+}
+
+}  // namespace mnemo
