@@ -135,11 +135,11 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     symbols.push_back({id, index - 1, -1, false});
     if (index > 0) symbols[index - 1].next = index;
   };
-  std::optional<int32_t> pending_unk = std::nullopt;
+  int32_t pending_unk = -1;  // an unk waiting to be fused with the next unknown character
   for (std::string_view character : utf8_characters(word)) {
     auto it = vocab_.find(std::string(character));
     if (it != vocab_.end()) {
-      if (pending_unk) add(*pending_unk), pending_unk.reset();
+      if (pending_unk >= 0) add(pending_unk), pending_unk = -1;
       add(it->second);
       continue;
     }
@@ -154,12 +154,12 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
       }
     }
     if (unk_id_) {
-      if (pending_unk && !fuse_unk_) add(*pending_unk);
-      pending_unk = unk_id_;
+      if (pending_unk >= 0 && !fuse_unk_) add(pending_unk);
+      pending_unk = *unk_id_;
     }
     // Without an unk token the character is dropped, as `tokenizers` does.
   }
-  if (pending_unk) add(*pending_unk);
+  if (pending_unk >= 0) add(pending_unk);
 
   struct Candidate {
     int32_t rank;

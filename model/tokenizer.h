@@ -54,7 +54,6 @@ class Tokenizer {
   const std::string& source() const;
 
   struct Impl;
-  const Impl& impl() const { return *impl_; }
 
  private:
   explicit Tokenizer(std::unique_ptr<Impl> impl);

@@ -240,7 +240,9 @@ def build(out: Path, log):
         write_dir(directory, tokenizer, template, bos, eos)
         reloaded = Tokenizer.from_file(str(directory / "tokenizer.json"))
         cases = []
-        for text in HARD_STRINGS + SPECIAL_STRINGS[name]:
+        # The last string is long (a prompt of ~13k characters) so every pre-tokenizer path and the word
+        # cache see real text.
+        for text in HARD_STRINGS + SPECIAL_STRINGS[name] + ["\n".join(corpus()[:300])]:
             with_special = reloaded.encode(text, add_special_tokens=True).ids
             without = reloaded.encode(text, add_special_tokens=False).ids
             cases.append({"text": text, "ids": with_special, "ids_no_special": without,
