@@ -189,6 +189,18 @@ TEST(Tokenizer, StreamDecoderMatchesDecodeForSentencePieceSpaces) {
   EXPECT_EQ(joined, "hey hi  é hey");
 }
 
+TEST(Tokenizer, MetaspaceDecoderDropsEveryReplacementOfTheFirstTokenLikeTokenizers) {
+  // `tokenizers` gives "ab c" for ["▁a▁b", "▁c"] (prepend_scheme first) and " a b c" (never).
+  auto decode_with = [](const char* scheme) {
+    json file = {{"model", {{"type", "BPE"}, {"vocab", {{"▁a▁b", 0}, {"▁c", 1}}}, {"merges", json::array()}}},
+                 {"decoder", {{"type", "Metaspace"}, {"replacement", "▁"}, {"prepend_scheme", scheme}}}};
+    std::vector<int32_t> ids = {0, 1};
+    return Tokenizer::from_json(file, "t").decode(ids);
+  };
+  EXPECT_EQ(decode_with("first"), "ab c");
+  EXPECT_EQ(decode_with("never"), " a b c");
+}
+
 TEST(Tokenizer, NfcIsAcceptedForTextItLeavesUnchangedAndRefusedOtherwise) {
   json file = byte_level_json(json::array());
   file["normalizer"] = {{"type", "NFC"}};
