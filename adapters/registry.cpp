@@ -85,7 +85,7 @@ void Registry::recover_locked() {
   if (pending.empty()) return;
   spdlog::warn("registry: finishing an interrupted erasure ({} blobs)", pending.size());
   erase_blobs_locked(pending);
-  index_->finish_erasures(pending);
+  index_->finish_erasures(pending, options_.actor);
 }
 
 std::vector<std::string> Registry::erase_blobs_locked(const std::vector<std::string>& hashes) {
@@ -269,7 +269,7 @@ ErasureReport Registry::erase(const std::string& user) {
   // From here on the erasure is decided: a crash before finish_erasures() is
   // completed by the next writer's recover_locked().
   report.removed_blobs = erase_blobs_locked(pending);
-  index_->finish_erasures(pending);
+  index_->finish_erasures(pending, options_.actor);
   return report;
 }
 

@@ -372,7 +372,7 @@ class SqliteIndex : public RegistryIndex {
     return hashes;
   }
 
-  void finish_erasures(const std::vector<std::string>& hashes) override {
+  void finish_erasures(const std::vector<std::string>& hashes, const std::string& actor) override {
     transaction([&] {
       std::map<std::string, std::vector<std::string>> by_user;
       for (const std::string& hash : hashes) {
@@ -381,7 +381,7 @@ class SqliteIndex : public RegistryIndex {
       }
       for (const std::string& hash : hashes) prepare("DELETE FROM pending_erasures WHERE sha256=?").bind(1, hash).run();
       for (const auto& [user, removed] : by_user)
-        audit_locked("erase-completed", user, json{{"blobs_removed", removed}}.dump(), "mnemo");
+        audit_locked("erase-completed", user, json{{"blobs_removed", removed}}.dump(), actor);
     });
   }
 

@@ -132,7 +132,7 @@ class RegistryIndex {
   virtual std::vector<std::string> begin_erase(const std::string& user, const std::string& actor) = 0;
   // Phase 2 happens in the blob store; then the pending hashes are cleared.
   virtual std::vector<std::string> pending_erasures() = 0;
-  virtual void finish_erasures(const std::vector<std::string>& hashes) = 0;
+  virtual void finish_erasures(const std::vector<std::string>& hashes, const std::string& actor) = 0;
 
   virtual std::unordered_set<std::string> referenced_hashes() = 0;
   virtual bool is_referenced(const std::string& sha256) = 0;

@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-struct Run {
+struct CommandResult {
   int exit_code = -1;
   std::string out, err;
 };
@@ -58,14 +58,14 @@ class RegistryCli : public ::testing::Test {
     fs::create_directories(dir_);
     root_ = dir_ + "/registry";
   }
-  Run mnemo(const std::string& args) {
+  CommandResult mnemo(const std::string& args) {
     std::string command = fmt::format("{} adapters --registry {} --actor ops {} >{}/out 2>{}/err", binary_, root_, args,
                                       dir_, dir_);
     int status = std::system(command.c_str());
-    return Run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(dir_ + "/out"), read_file(dir_ + "/err")};
+    return CommandResult{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(dir_ + "/out"), read_file(dir_ + "/err")};
   }
   json mnemo_json(const std::string& args) {
-    Run run = mnemo("--json " + args);
+    CommandResult run = mnemo("--json " + args);
     EXPECT_EQ(run.exit_code, 0) << args << "\n" << run.err;
     return json::parse(run.out);
   }
@@ -73,12 +73,12 @@ class RegistryCli : public ::testing::Test {
 };
 
 TEST_F(RegistryCli, HelpDocumentsEverySubcommandAndTheExitCodes) {
-  Run help = mnemo("--help");
+  CommandResult help = mnemo("--help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos) << help.out;
   for (const char* sub : {"init", "publish", "list", "show", "rollback", "rm", "gc", "verify", "import", "export", "audit"}) {
     EXPECT_NE(help.out.find(sub), std::string::npos) << sub;
-    Run sub_help = mnemo(std::string(sub) + " --help");
+    CommandResult sub_help = mnemo(std::string(sub) + " --help");
     EXPECT_EQ(sub_help.exit_code, 0) << sub;
     EXPECT_GT(sub_help.out.size(), 40u) << sub;
   }
@@ -89,13 +89,13 @@ TEST_F(RegistryCli, PublishListShowRollbackAndErase) {
   write_adapter(dir_ + "/a2", "alice", 2);
   write_adapter(dir_ + "/b1", "bob", 3);
   EXPECT_EQ(mnemo("init --base-fingerprint base-A").exit_code, 0);
-  Run published = mnemo("publish " + dir_ + "/a1 --live");
+  CommandResult published = mnemo("publish " + dir_ + "/a1 --live");
   EXPECT_EQ(published.exit_code, 0) << published.err;
   EXPECT_NE(published.out.find("alice@1 (live)"), std::string::npos) << published.out;
   EXPECT_EQ(mnemo_json("publish " + dir_ + "/a2 --live")[0]["version"], 2);
   EXPECT_EQ(mnemo("publish " + dir_ + "/b1 --live").exit_code, 0);
 
-  Run table = mnemo("list");
+  CommandResult table = mnemo("list");
   EXPECT_NE(table.out.find("USER"), std::string::npos);
   EXPECT_NE(table.out.find("alice"), std::string::npos);
   json list = mnemo_json("list");
@@ -136,7 +136,7 @@ TEST_F(RegistryCli, PublishListShowRollbackAndErase) {
 TEST_F(RegistryCli, ExportAndImportMovePeftDirectoriesBetweenRegistries) {
   write_adapter(dir_ + "/a1", "alice", 1);
   ASSERT_EQ(mnemo("publish " + dir_ + "/a1 --live").exit_code, 0);
-  Run exported = mnemo("export alice " + dir_ + "/exported/alice");
+  CommandResult exported = mnemo("export alice " + dir_ + "/exported/alice");
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   EXPECT_TRUE(fs::exists(dir_ + "/exported/alice/adapter_config.json"));
   EXPECT_EQ(read_file(dir_ + "/exported/alice/adapter_model.safetensors"), read_file(dir_ + "/a1/adapter_model.safetensors"));
@@ -151,7 +151,7 @@ TEST_F(RegistryCli, ErrorsHaveTheirDocumentedExitCodes) {
   write_adapter(dir_ + "/a1", "alice", 1);
   EXPECT_EQ(mnemo("list").exit_code, 3);  // no registry yet
   ASSERT_EQ(mnemo("publish " + dir_ + "/a1 --live").exit_code, 0);
-  Run bad_user = mnemo("show ../../etc");
+  CommandResult bad_user = mnemo("show ../../etc");
   EXPECT_EQ(bad_user.exit_code, 2);
   EXPECT_NE(bad_user.err.find("user id"), std::string::npos) << bad_user.err;
   EXPECT_EQ(mnemo("rm " + std::string(129, 'x')).exit_code, 2);
@@ -159,7 +159,7 @@ TEST_F(RegistryCli, ErrorsHaveTheirDocumentedExitCodes) {
   EXPECT_EQ(mnemo("rollback alice --to 7").exit_code, 3);
 
   write_adapter(dir_ + "/other", "alice", 2, "base-B");
-  Run mismatch = mnemo("publish " + dir_ + "/other --live");
+  CommandResult mismatch = mnemo("publish " + dir_ + "/other --live");
   EXPECT_EQ(mismatch.exit_code, 1);
   EXPECT_NE(mismatch.err.find("base-B"), std::string::npos) << mismatch.err;
 
@@ -168,10 +168,10 @@ TEST_F(RegistryCli, ErrorsHaveTheirDocumentedExitCodes) {
   std::string hash = show["versions"][0]["files"][1]["sha256"];
   std::string blob = root_ + "/blobs/sha256/" + hash.substr(0, 2) + "/" + hash.substr(2);
   std::ofstream(blob, std::ios::app) << "x";
-  Run verify = mnemo("verify");
+  CommandResult verify = mnemo("verify");
   EXPECT_EQ(verify.exit_code, 4);
   EXPECT_NE(verify.out.find("alice@1"), std::string::npos) << verify.out;
-  EXPECT_EQ(mnemo("export alice " + dir_ + "/out").exit_code, 4);
+  EXPECT_EQ(mnemo("export alice " + dir_ + "/exported").exit_code, 4);
 }
 
 }  // namespace
