@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
       "many users' adapters in one batch."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mnemo 0.1.0");
-  mnemo::add_model_commands(app);
+  // `generate --adapter` needs the adapter loader of adapters/, which model/ cannot depend on.
+  mnemo::add_model_commands(app, /*adapter_loader=*/nullptr);
   mnemo::add_adapters_commands(app);
 
   try {

@@ -26,9 +26,10 @@ struct GenerateOptions {
   LoadOptions load;
   GenerationParams generation;
   bool show_stats = false;
+  std::string adapter;
 };
 
-void run_generate(const GenerateOptions& options) {
+void run_generate(const GenerateOptions& options, const AdapterLoader& adapter_loader) {
   if (options.model.empty())
     fail("no --model given (the default model arrives with GGUF support; pass a model directory for now)");
   auto start = std::chrono::steady_clock::now();
@@ -47,11 +48,20 @@ void run_generate(const GenerateOptions& options) {
   }
   request.params = options.generation;
   request.params.stop_token_ids = model.stop_token_ids;
+  std::shared_ptr<const LoraHook> lora;
+  if (!options.adapter.empty()) {
+    if (!adapter_loader) fail("--adapter: this build has no adapter support");
+    lora = adapter_loader(options.adapter, model);
+    request.adapter_slot = 0;
+  }
 
-  auto results = generate(*model.transformer, *model.tokenizer, {request}, [](size_t, std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-  });
+  auto results = generate(
+      *model.transformer, *model.tokenizer, {request},
+      [](size_t, std::string_view text) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+      },
+      lora.get());
   std::fputc('\n', stdout);
   auto done = std::chrono::steady_clock::now();
   const GenerationResult& result = results.at(0);
@@ -66,7 +76,7 @@ void run_generate(const GenerateOptions& options) {
 
 }  // namespace
 
-void add_model_commands(CLI::App& app) {
+void add_model_commands(CLI::App& app, AdapterLoader adapter_loader) {
   auto options = std::make_shared<GenerateOptions>();
   CLI::App* generate_command = app.add_subcommand(
       "generate",
@@ -95,8 +105,11 @@ void add_model_commands(CLI::App& app) {
                                "stop before this string (repeatable); it is not printed");
   generate_command->add_option("--dtype", options->load.dtype, "float32, bfloat16 or float16")->capture_default_str();
   generate_command->add_option("--device", options->load.device, "cpu or cuda[:N]")->capture_default_str();
+  generate_command->add_option("--adapter", options->adapter,
+                               "a LoRA adapter directory (PEFT format: adapter_config.json + "
+                               "adapter_model.safetensors) to run with");
   generate_command->add_flag("--stats", options->show_stats, "log token counts and speed to stderr");
-  generate_command->callback([options] { run_generate(*options); });
+  generate_command->callback([options, adapter_loader] { run_generate(*options, adapter_loader); });
 }
 
 }  // namespace mnemo
