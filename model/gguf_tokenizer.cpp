@@ -207,26 +207,25 @@ json gguf_tokenizer_json(const GgufFile& file) {
                     {"ignore_merges", false},
                     {"vocab", vocab},
                     {"merges", merges_json}};
+    std::unordered_set<int64_t> seen;
     if (file.has("tokenizer.ggml.token_type")) {
       std::vector<int64_t> types = file.get_int_array("tokenizer.ggml.token_type");
       if (types.size() != tokens.size())
         fail("{}: tokenizer.ggml.token_type has {} entries for {} tokens", file.path(), types.size(), tokens.size());
-      std::unordered_set<int64_t> seen;
       for (size_t i = 0; i < tokens.size(); ++i) {
         if (types[i] != kTokenTypeControl) continue;
         int64_t id = vocab[tokens[i]].get<int64_t>();
         if (seen.insert(id).second) added.push_back(added_token(id, tokens[i]));
       }
-    } else {
-      // transformers' converter takes the token named by bos_token_id for
-      // both BOS and EOS here (so EOS is not special); mirrored for parity.
-      for (const auto& token : {unk, bos})
-        if (token) {
-          int64_t id = vocab[*token].get<int64_t>();
-          bool duplicate = std::any_of(added.begin(), added.end(), [&](const json& t) { return t["id"] == id; });
-          if (!duplicate) added.push_back(added_token(id, *token));
-        }
     }
+    // The tokenizer class then registers its unk/bos/eos tokens as specials
+    // too; the converter names tokens[bos_token_id] for both BOS and EOS (so
+    // EOS is special only if it is a control token), mirrored for parity.
+    for (const auto& token : {unk, bos})
+      if (token) {
+        int64_t id = vocab[*token].get<int64_t>();
+        if (seen.insert(id).second) added.push_back(added_token(id, *token));
+      }
     // add_space_prefix absent means true (the converter's default), even for
     // byte-level vocabularies, where it only adds a Strip to the decoder.
     bool add_prefix_space = file.get_bool_or("tokenizer.ggml.add_space_prefix", true);

