@@ -256,6 +256,17 @@ template <typename Out>
 inline void store(const float* in, Out* out, int64_t n) {
   if constexpr (std::is_same_v<Out, float>) {
     std::memcpy(out, in, n * sizeof(float));
+  } else if constexpr (std::is_same_v<Out, c10::BFloat16>) {
+    // c10's round-to-nearest-even, written branch-free so the loop
+    // vectorises (the per-element constructor does not): same bits.
+    uint16_t* bits_out = reinterpret_cast<uint16_t*>(out);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, in + i, 4);
+      uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+      bool nan = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+      bits_out[i] = static_cast<uint16_t>(nan ? 0x7FC0u : rounded);
+    }
   } else {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<Out>(in[i]);
   }

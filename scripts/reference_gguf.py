@@ -278,6 +278,7 @@ def build(out: Path, log):
     out = Path(out) / "gguf"
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' per-tensor progress bars
     build_types(out, log)
     build_tiny_llama(out, log)
     build_smollm2(out, log)

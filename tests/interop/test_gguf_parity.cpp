@@ -11,6 +11,7 @@
 #include "support/reference.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -245,6 +246,35 @@ TEST_F(TinyLlama, SentencePieceTokenizerGivesTransformersIds) {
   }
   EXPECT_EQ(model_->tokenizer_config["bos_token"], "<s>");
   EXPECT_EQ(model_->tokenizer_config["add_bos_token"], true);
+}
+
+}  // namespace
+}  // namespace mnemo
+
+namespace mnemo {
+namespace {
+
+// Where the load time of the default model goes (printed, not asserted:
+// timings belong in bench/, this only makes a regression visible in logs).
+TEST(GgufTiming, DefaultModelBreakdown) {
+  std::string path = default_model_path();
+  auto start = std::chrono::steady_clock::now();
+  auto file = GgufFile::open(path);
+  double open_s = seconds_since(start);
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    start = std::chrono::steady_clock::now();
+    int64_t values = 0;
+    for (const GgufTensorInfo& info : file->tensors()) values += file->dequantize(info, dtype).numel();
+    double seconds = seconds_since(start);
+    std::printf("[ timing ] dequantize all %zu tensors (%.1f M values) to %s: %.3f s (%.0f M values/s, %d threads)\n",
+                file->tensors().size(), values / 1e6, c10::toString(dtype), seconds, values / 1e6 / seconds,
+                at::get_num_threads());
+  }
+  start = std::chrono::steady_clock::now();
+  nlohmann::json tokenizer = gguf_tokenizer_json(*file);
+  double tokenizer_s = seconds_since(start);
+  std::printf("[ timing ] open + metadata: %.3f s; tokenizer.json from metadata: %.3f s\n", open_s, tokenizer_s);
+  EXPECT_EQ(tokenizer["model"]["vocab"].size(), 49152u);
 }
 
 }  // namespace
