@@ -277,7 +277,13 @@ void GgufFile::parse() {
     if (info.dims[0] % traits->block_values != 0)
       cursor.fail_at(dims_at, fmt::format("tensor '{}': first dimension {} is not a multiple of the {} block size {}",
                                           info.name, info.dims[0], traits->name, traits->block_values));
-    info.bytes = numel / traits->block_values * traits->block_bytes;
+    // Each block needs block_bytes of the file: checking the block count
+    // against the file size first keeps the byte count from overflowing.
+    uint64_t n_blocks = numel / traits->block_values;
+    if (n_blocks > size_bytes_ / traits->block_bytes)
+      cursor.fail_at(dims_at, fmt::format("tensor '{}': {} {} blocks ({} values) cannot fit in a {}-byte file",
+                                          info.name, n_blocks, traits->name, numel, size_bytes_));
+    info.bytes = n_blocks * traits->block_bytes;
     uint64_t offset_at = cursor.offset();
     uint64_t offset = cursor.read<uint64_t>("a tensor data offset");
     if (offset % alignment_ != 0)

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+// The full json header, not json_fwd: GgufModel holds two json values.
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"

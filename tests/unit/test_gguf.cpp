@@ -275,6 +275,10 @@ TEST(Gguf, RejectsShapeInconsistentWithBlockSize) {
   b.header(1, 0).tensor_info("w", {31, 2}, 2, 0).align();  // Q4_0 blocks hold 32
   b.bytes.resize(b.bytes.size() + 64);
   expect_error(b.write("partial_block"), "not a multiple of the Q4_0 block size 32");
+  Builder big;  // 2^62 Q8_K values: the byte count would overflow 64 bits
+  big.header(1, 0).tensor_info("w", {uint64_t(1) << 40, uint64_t(1) << 22}, 15, 0).align();
+  big.bytes.resize(big.bytes.size() + 512);
+  expect_error(big.write("overflowing_bytes"), "cannot fit in a");
   Builder z;
   z.header(1, 0).tensor_info("w", {0}, 0, 0).align();
   expect_error(z.write("zero_dim"), "zero or too large");
