@@ -1,6 +1,7 @@
 // The `mnemo` binary: every area registers its own subcommands; this file only
 // dispatches and turns errors into a message and an exit code.
 #include "adapters/cli.h"
+#include "adapters/generate_adapter.h"
 #include "model/cli.h"
 #include "model/error.h"
 
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "mnemo 0.1.0");
   // `generate --adapter` needs the adapter loader of adapters/, which model/ cannot depend on.
-  mnemo::add_model_commands(app, /*adapter_loader=*/nullptr);
+  mnemo::add_model_commands(app, mnemo::load_adapter_for_generate);
   mnemo::add_adapters_commands(app);
 
   try {

@@ -1,0 +1,142 @@
+// Adapter slots (see adapter_slots.h): stacked A/B per layer and module, and
+// the LoraHook that applies them with the multi-adapter ops.
+#include "adapters/adapter_slots.h"
+
+#include "kernels/lora_ops.h"
+#include "model/error.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+namespace mnemo {
+
+AdapterSlots::AdapterSlots(ModelConfig model_config, int64_t num_slots, at::ScalarType dtype, at::Device device,
+                           int64_t rank_capacity)
+    : model_config_(std::move(model_config)),
+      num_slots_(num_slots),
+      dtype_(dtype),
+      device_(device),
+      rank_capacity_(rank_capacity),
+      stacks_(model_config_.num_layers),
+      slot_configs_(num_slots) {
+  if (num_slots < 1) fail("adapter slots: need at least one slot, got {}", num_slots);
+  if (rank_capacity < 0 || rank_capacity > kMaxLoraRank)
+    fail("adapter slots: rank capacity {} is outside 0..{}", rank_capacity, kMaxLoraRank);
+  for (auto& ranks : ranks_) ranks = at::zeros({num_slots}, at::TensorOptions().dtype(at::kInt).device(device));
+  scales_ = at::zeros({num_slots}, at::TensorOptions().dtype(at::kFloat).device(device));
+  for (auto& config : slot_configs_) config.rank = 0;
+}
+
+void AdapterSlots::ensure_module(LinearModule module) {
+  int m = static_cast<int>(module);
+  if (stacks_.empty() || stacks_[0][m].A.defined()) return;
+  auto [out, in] = module_shape(model_config_, module);
+  // Zeros, not empty: the ops never read padding, but an extract() or a
+  // gradient norm over the whole stack should not see garbage.
+  auto options = at::TensorOptions().dtype(dtype_).device(device_);
+  for (auto& layer : stacks_) {
+    layer[m].A = at::zeros({num_slots_, rank_capacity_, in}, options).requires_grad_(requires_grad_);
+    layer[m].B = at::zeros({num_slots_, out, rank_capacity_}, options).requires_grad_(requires_grad_);
+  }
+}
+
+void AdapterSlots::grow_rank(int64_t rank) {
+  if (rank <= rank_capacity_) return;
+  at::NoGradGuard no_grad;
+  for (auto& layer : stacks_)
+    for (LoraPair& stack : layer) {
+      if (!stack.A.defined()) continue;
+      at::Tensor a = at::zeros({num_slots_, rank, stack.A.size(2)}, stack.A.options().requires_grad(false));
+      at::Tensor b = at::zeros({num_slots_, stack.B.size(1), rank}, stack.B.options().requires_grad(false));
+      a.narrow(1, 0, rank_capacity_).copy_(stack.A);
+      b.narrow(2, 0, rank_capacity_).copy_(stack.B);
+      stack.A = a.requires_grad_(requires_grad_);
+      stack.B = b.requires_grad_(requires_grad_);
+    }
+  rank_capacity_ = rank;
+}
+
+void AdapterSlots::prepare_all_modules() {
+  for (LinearModule module : kAllLinearModules) ensure_module(module);
+}
+
+void AdapterSlots::load(int32_t slot, const LoraAdapter& adapter) {
+  if (slot < 0 || slot >= num_slots_) fail("adapter slot {} is outside 0..{}", slot, num_slots_ - 1);
+  validate_against(adapter, model_config_);
+  const LoraConfig& config = adapter.config;
+  grow_rank(config.rank);
+  for (LinearModule module : config.target_modules) ensure_module(module);
+  at::NoGradGuard no_grad;  // the copy into a leaf is not part of any graph
+  for (int64_t layer = 0; layer < model_config_.num_layers; ++layer)
+    for (LinearModule module : kAllLinearModules) {
+      LoraPair& stack = stacks_[layer][static_cast<int>(module)];
+      if (!stack.A.defined()) continue;
+      if (!config.targets(module)) continue;  // its rank for this module is 0: the rows are never read
+      const LoraPair& pair = adapter.pair(layer, module);
+      stack.A[slot].narrow(0, 0, config.rank).copy_(pair.A);
+      stack.B[slot].narrow(1, 0, config.rank).copy_(pair.B);
+    }
+  for (LinearModule module : kAllLinearModules)
+    ranks_[static_cast<int>(module)][slot].fill_(config.targets(module) ? config.rank : 0);
+  scales_[slot].fill_(config.scale());
+  slot_configs_[slot] = config;
+}
+
+void AdapterSlots::unload(int32_t slot) {
+  if (slot < 0 || slot >= num_slots_) fail("adapter slot {} is outside 0..{}", slot, num_slots_ - 1);
+  at::NoGradGuard no_grad;
+  for (auto& ranks : ranks_) ranks[slot].fill_(0);
+  scales_[slot].fill_(0.0);
+  slot_configs_[slot] = LoraConfig{};
+  slot_configs_[slot].rank = 0;
+}
+
+bool AdapterSlots::loaded(int32_t slot) const {
+  return slot >= 0 && slot < num_slots_ && slot_configs_[slot].rank > 0;
+}
+
+LoraAdapter AdapterSlots::extract(int32_t slot) const {
+  if (!loaded(slot)) fail("adapter slot {} is empty", slot);
+  LoraAdapter adapter;
+  adapter.config = slot_configs_[slot];
+  adapter.layers.resize(model_config_.num_layers);
+  const int64_t rank = adapter.config.rank;
+  for (int64_t layer = 0; layer < model_config_.num_layers; ++layer)
+    for (LinearModule module : adapter.config.target_modules) {
+      const LoraPair& stack = stacks_[layer][static_cast<int>(module)];
+      LoraPair& pair = adapter.pair(layer, module);
+      pair.A = stack.A.detach()[slot].narrow(0, 0, rank).to(at::kCPU, at::kFloat).contiguous().clone();
+      pair.B = stack.B.detach()[slot].narrow(1, 0, rank).to(at::kCPU, at::kFloat).contiguous().clone();
+    }
+  return adapter;
+}
+
+void AdapterSlots::set_requires_grad(bool requires_grad) {
+  requires_grad_ = requires_grad;
+  for (auto& layer : stacks_)
+    for (LoraPair& stack : layer)
+      if (stack.A.defined()) {
+        stack.A.requires_grad_(requires_grad);
+        stack.B.requires_grad_(requires_grad);
+      }
+}
+
+const at::Tensor& AdapterSlots::a_stack(int64_t layer, LinearModule module) const {
+  MNEMO_CHECK(layer >= 0 && layer < model_config_.num_layers, "layer {}", layer);
+  return stacks_[layer][static_cast<int>(module)].A;
+}
+
+const at::Tensor& AdapterSlots::b_stack(int64_t layer, LinearModule module) const {
+  MNEMO_CHECK(layer >= 0 && layer < model_config_.num_layers, "layer {}", layer);
+  return stacks_[layer][static_cast<int>(module)].B;
+}
+
+void AdapterSlots::apply(int64_t layer, LinearModule module, const at::Tensor& x, at::Tensor& y,
+                         const at::Tensor& token_slots) const {
+  MNEMO_CHECK(layer >= 0 && layer < model_config_.num_layers, "layer {}", layer);
+  const LoraPair& stack = stacks_[layer][static_cast<int>(module)];
+  if (!stack.A.defined() || rank_capacity_ == 0) return;  // no loaded adapter targets this module
+  lora_apply(y, x, stack.A, stack.B, ranks_[static_cast<int>(module)], scales_, token_slots);
+}
+
+}  // namespace mnemo
