@@ -1,6 +1,8 @@
 #include "model/base_model.h"
 
+#include "model/dtype_device.h"
 #include "model/error.h"
+#include "model/gguf.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 
@@ -38,10 +40,42 @@ void add_generation_config_ids(std::vector<int32_t>& ids, const fs::path& dir) {
       if (id.is_number_integer()) add_unique(ids, id.get<int64_t>());
 }
 
+void add_stop_tokens(BaseModel& model);
+
+// A GGUF file carries its tokenizer and chat template in its metadata.
+BaseModel open_gguf_model(const std::string& path, const LoadOptions& options,
+                          const std::string& chat_template_override) {
+  BaseModel model;
+  model.path = path;
+  GgufModel gguf = load_gguf_model(path, parse_dtype(options.dtype));
+  model.tokenizer = std::make_shared<Tokenizer>(Tokenizer::from_json(gguf.tokenizer_json, path + " (tokenizer)"));
+  const nlohmann::json& tokenizer_config = gguf.tokenizer_config;
+  if (tokenizer_config.contains("chat_template") && tokenizer_config["chat_template"].is_string()) {
+    model.chat_template = ChatTemplate::from_template_text(tokenizer_config["chat_template"].get<std::string>(),
+                                                           tokenizer_config.value("bos_token", ""),
+                                                           tokenizer_config.value("eos_token", ""),
+                                                           path + " (tokenizer.chat_template)", chat_template_override);
+  } else if (!chat_template_override.empty()) {
+    model.chat_template = ChatTemplate::from_template_text("", tokenizer_config.value("bos_token", ""),
+                                                           tokenizer_config.value("eos_token", ""), path,
+                                                           chat_template_override);
+  }
+  ModelWeights weights = load_weights(gguf.config, gguf.tensors, parse_dtype(options.dtype),
+                                      parse_device(options.device), path);
+  gguf.tensors.clear();
+  model.transformer = std::make_shared<Transformer>(std::move(gguf.config), std::move(weights));
+  return model;
+}
+
 }  // namespace
 
 BaseModel open_base_model(const std::string& path, const LoadOptions& options,
                           const std::string& chat_template_override) {
+  if (is_gguf_path(path)) {
+    BaseModel model = open_gguf_model(path, options, chat_template_override);
+    add_stop_tokens(model);
+    return model;
+  }
   BaseModel model;
   model.path = path;
   model.transformer = load_transformer(path, options);
@@ -63,8 +97,15 @@ BaseModel open_base_model(const std::string& path, const LoadOptions& options,
       model.chat_template.reset();
     }
   }
-  for (int64_t id : model.transformer->config().eos_token_ids) add_unique(model.stop_token_ids, id);
   add_generation_config_ids(model.stop_token_ids, dir);
+  add_stop_tokens(model);
+  return model;
+}
+
+namespace {
+
+void add_stop_tokens(BaseModel& model) {
+  for (int64_t id : model.transformer->config().eos_token_ids) add_unique(model.stop_token_ids, id);
   if (model.chat_template) {
     add_token(model.stop_token_ids, *model.tokenizer, model.chat_template->eos_token());
     // The end-of-turn marker of the family, which may differ from eos.
@@ -72,8 +113,9 @@ BaseModel open_base_model(const std::string& path, const LoadOptions& options,
     if (family == "chatml") add_token(model.stop_token_ids, *model.tokenizer, "<|im_end|>");
     if (family == "llama3") add_token(model.stop_token_ids, *model.tokenizer, "<|eot_id|>");
   }
-  return model;
 }
+
+}  // namespace
 
 std::vector<int32_t> encode_chat(const BaseModel& model, const std::vector<ChatMessage>& messages) {
   if (!model.chat_template) {

