@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; any usage error exits 2 (documented in --help).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const mnemo::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
