@@ -2,7 +2,9 @@
 # Prefill and decode tokens/s of mnemo against transformers on the same
 # model, same machine, same run, batch 1 and 8; writes
 # bench/results/forward_<device>.json and prints a table.
-# Usage: bench/forward/run.sh [--model DIR] [--device cpu|cuda] [--dtype float32|bfloat16]
+# Usage: bench/forward/run.sh [--model DIR|default] [--device cpu|cuda] [--dtype float32|bfloat16]
+# --model default converts the default model (SmolLM2-135M-Instruct GGUF) to
+# a Hugging Face directory first, so both sides run the same dequantized weights.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -19,9 +21,12 @@ while (($#)); do
   esac
 done
 scripts/setup.sh
-scripts/build.sh bench_forward >/dev/null
+scripts/build.sh bench_forward mnemo >/dev/null
 build_dir=${MNEMO_BUILD_DIR:-build}
-if [ -z "$model" ]; then
+if [ "$model" = default ]; then
+  model=$build_dir/bench_models/smollm2_135m
+  [ -f "$model/config.json" ] || MNEMO_PYTHON=$root/.venv/bin/python "$build_dir/mnemo" model convert default "$model"
+elif [ -z "$model" ]; then
   model=$build_dir/bench_models/llama_512x8
   [ -f "$model/config.json" ] || .venv/bin/python bench/forward/make_bench_model.py --out "$model"
 fi
