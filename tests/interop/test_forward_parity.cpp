@@ -34,6 +34,18 @@ Reference open_reference(const std::filesystem::path& dir) {
   return r;
 }
 
+// Every reference prompt in one batch, each with its own cache.
+ForwardBatch all_prompts(const Transformer& model, const Reference& ref,
+                         std::vector<std::unique_ptr<SequenceCache>>& caches) {
+  ForwardBatch batch;
+  for (int i = 0; i < ref.prompts; ++i) {
+    batch.tokens.push_back(ref.prompt(i));
+    caches.push_back(std::make_unique<SequenceCache>(model.config(), 64, at::kFloat, at::kCPU));
+    batch.caches.push_back(caches.back().get());
+  }
+  return batch;
+}
+
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 class ForwardParity : public ::testing::TestWithParam<const char*> {
@@ -44,13 +56,8 @@ class ForwardParity : public ::testing::TestWithParam<const char*> {
 TEST_P(ForwardParity, BatchedLogitsEqualTransformersInFloat32) {
   auto model = load_transformer(dir().string(), {.dtype = "float32"});
   Reference ref = open_reference(dir());
-  ForwardBatch batch;
   std::vector<std::unique_ptr<SequenceCache>> caches;
-  for (int i = 0; i < ref.prompts; ++i) {
-    batch.tokens.push_back(ref.prompt(i));
-    caches.push_back(std::make_unique<SequenceCache>(model->config(), 64, at::kFloat, at::kCPU));
-    batch.caches.push_back(caches.back().get());
-  }
+  ForwardBatch batch = all_prompts(*model, ref, caches);
   batch.all_logits = true;
   at::Tensor logits = model->forward(batch);
   int64_t offset = 0;
@@ -88,13 +95,8 @@ TEST_P(ForwardParity, GreedyDecodeGives32IdenticalTokens) {
   auto model = load_transformer(dir().string(), {.dtype = "float32"});
   Reference ref = open_reference(dir());
   // All prompts decode together in one batch, each with its own cache.
-  ForwardBatch batch;
   std::vector<std::unique_ptr<SequenceCache>> caches;
-  for (int i = 0; i < ref.prompts; ++i) {
-    batch.tokens.push_back(ref.prompt(i));
-    caches.push_back(std::make_unique<SequenceCache>(model->config(), 64, at::kFloat, at::kCPU));
-    batch.caches.push_back(caches.back().get());
-  }
+  ForwardBatch batch = all_prompts(*model, ref, caches);
   std::vector<std::vector<int64_t>> generated(ref.prompts);
   for (int step = 0; step < 32; ++step) {
     at::Tensor next = model->forward(batch).argmax(-1);
