@@ -4,22 +4,23 @@
 // given as a regex) load in Mnemo; adapters Mnemo writes load in peft
 // (scripts/peft_logits.py). And a batch that mixes three adapters of different
 // ranks and the base gives every sequence the logits it gets alone.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
 #include "adapters/adapter_slots.h"
 #include "adapters/lora_adapter.h"
 #include "model/kv_cache.h"
 #include "model/model_loader.h"
 #include "model/safetensors.h"
 #include "model/transformer.h"
+#include "support/command.h"
 #include "support/reference.h"
-
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
-#include <array>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <cstdio>
-#include <memory>
 
 namespace mnemo {
 namespace {
@@ -90,8 +91,8 @@ TEST_P(PeftParity, AdaptersPeftWroteGiveTheSameLogitsAsPeft) {
       at::Tensor want = expected->tensor("logits_" + std::to_string(i));
       double diff = max_abs_diff(logits[i], want);
       double change = max_abs_diff(want, c.base_expected->tensor("logits_" + std::to_string(i)));
-      std::printf("%s/%s prompt %d: max |logit diff| vs peft = %.3g (adapter moves logits by %.3g)\n", GetParam(),
-                  name, i, diff, change);
+      std::printf("%s/%s prompt %d: max |logit diff| vs peft = %.3g (adapter moves logits by %.3g)\n", GetParam(), name,
+                  i, diff, change);
       EXPECT_LT(diff, 1e-4) << GetParam() << "/" << name << " prompt " << i;
       EXPECT_GT(change, 1.0) << "the reference adapter must change the logits visibly";
     }
@@ -146,30 +147,14 @@ TEST_P(PeftParity, MixedBatchOfThreeAdaptersAndTheBaseEqualsEachAlone) {
     // Alone: the whole sequence so far, in a batch of one.
     std::vector<int32_t> alone(sequences[i].begin(), sequences[i].end() - 1);
     at::Tensor alone_logits = run_batch(*c.model, {alone}, {seq_slots[i]}, &slots)[0];
-    at::Tensor decoded = at::stack({batched_steps[0][i], batched_steps[1][i], batched_steps[2][i],
-                                    batched_steps[3][i]});
+    at::Tensor decoded =
+        at::stack({batched_steps[0][i], batched_steps[1][i], batched_steps[2][i], batched_steps[3][i]});
     double diff = max_abs_diff(decoded, alone_logits.narrow(0, prompts[i].size() - 1, 4));
     EXPECT_LT(diff, 1e-4) << GetParam() << " decode, sequence " << i;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, PeftParity, ::testing::ValuesIn(kModels));
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-CommandResult run(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
-  int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 // Adapters Mnemo writes (with Mnemo's metadata) load in peft with the same logits.
 TEST(MnemoWrittenAdapters, LoadInPeftWithTheSameLogits) {
@@ -181,8 +166,11 @@ TEST(MnemoWrittenAdapters, LoadInPeftWithTheSameLogits) {
     LoraConfig config;
   };
   std::vector<Case> cases = {
-      {"llama", {.rank = 12, .alpha = 20, .use_rslora = true,
-                 .target_modules = {LinearModule::Q, LinearModule::O, LinearModule::Up, LinearModule::Down}}},
+      {"llama",
+       {.rank = 12,
+        .alpha = 20,
+        .use_rslora = true,
+        .target_modules = {LinearModule::Q, LinearModule::O, LinearModule::Up, LinearModule::Down}}},
       {"qwen3", {.rank = 32, .alpha = 16, .use_rslora = false}},  // all seven
   };
   for (const Case& test : cases) {
@@ -204,8 +192,9 @@ TEST(MnemoWrittenAdapters, LoadInPeftWithTheSameLogits) {
     }
     std::vector<at::Tensor> ours = run_batch(*c.model, prompts, std::vector<int32_t>(kPrompts, 0), &slots);
     fs::path out = dir / "peft_logits.safetensors";
-    CommandResult result = run(python + " " + source + "/scripts/peft_logits.py --base " + c.model_dir.string() +
-                               " --adapter " + (dir / "adapter").string() + prompt_args + " --out " + out.string());
+    testing::CommandResult result =
+        testing::run_command(python + " " + source + "/scripts/peft_logits.py --base " + c.model_dir.string() +
+                             " --adapter " + (dir / "adapter").string() + prompt_args + " --out " + out.string());
     ASSERT_EQ(result.exit_code, 0) << result.output;
     EXPECT_NE(result.output.find("\"mnemo.user\": \"alice\""), std::string::npos) << result.output;
     auto theirs = SafetensorsFile::open(out.string());
@@ -236,8 +225,8 @@ TEST(DefaultModelPeftParity, AdapterGivesPeftsLogits) {
   std::vector<at::Tensor> logits = run_batch(*model, {prompt, prompt}, {-1, 1}, &slots);
   double base_diff = max_abs_diff(logits[0], expected->tensor("base_logits_0"));
   double lora_diff = max_abs_diff(logits[1], expected->tensor("logits_0"));
-  std::printf("default model: max |logit diff| base vs transformers = %.3g, with adapter vs peft = %.3g\n",
-              base_diff, lora_diff);
+  std::printf("default model: max |logit diff| base vs transformers = %.3g, with adapter vs peft = %.3g\n", base_diff,
+              lora_diff);
   EXPECT_LT(base_diff, 1e-4);
   EXPECT_LT(lora_diff, 1e-4);
 }
