@@ -103,6 +103,14 @@ __device__ __forceinline__ int slot_of(const SlotMap& map, int64_t t) {
   return (i >= 0 && i < map.n_segments) ? map.seg_slots[i] : -1;
 }
 
+// A slot's rank, clamped to [0, r_max]. The CPU path rejects other values; the
+// kernels cannot without a host synchronization, and unclamped a rank above
+// r_max would read the next slot's rows, past the stack or past s_v (> 64),
+// and a negative one would index B backwards in expand's scalar tail.
+__device__ __forceinline__ int rank_of(const int32_t* ranks, int slot, int64_t r_max) {
+  return slot < 0 ? 0 : static_cast<int>(max(int64_t{0}, min(static_cast<int64_t>(ranks[slot]), r_max)));
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
@@ -136,7 +144,7 @@ __global__ void __launch_bounds__(kShrinkThreads) lora_shrink_kernel(ShrinkArgs 
   if (threadIdx.x < n_tile) {
     const int slot = slot_of(args.map, t0 + threadIdx.x);
     s_slot[threadIdx.x] = slot;
-    s_rank[threadIdx.x] = slot < 0 ? 0 : args.ranks[slot];
+    s_rank[threadIdx.x] = rank_of(args.ranks, slot, args.r_max);
   }
   __syncthreads();
 
@@ -241,7 +249,7 @@ __global__ void __launch_bounds__(kExpandThreads) lora_expand_kernel(ExpandArgs 
   if (threadIdx.x < n_tile) {
     const int slot = slot_of(args.map, t0 + threadIdx.x);
     s_slot[threadIdx.x] = slot;
-    s_rank[threadIdx.x] = slot < 0 ? 0 : args.ranks[slot];
+    s_rank[threadIdx.x] = rank_of(args.ranks, slot, args.r_max);
     s_scale[threadIdx.x] = slot < 0 ? 0.f : args.scales[slot];
   }
   __syncthreads();

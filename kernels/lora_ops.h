@@ -23,7 +23,8 @@
 //   v        [T, r_max]              same dtype as x
 //   y        [T, out]                same dtype as x
 //   slot values in [−1, S); out-of-range slots are an error on CPU and
-//   undefined on CUDA (the kernels do not synchronize to check them).
+//   undefined on CUDA (the kernels do not synchronize to check them). Ranks
+//   outside [0, r_max] are an error on CPU and clamped to it on CUDA.
 // x, v, y may be strided views with unit stride in the last dimension on CUDA
 // (any strides on CPU). A_stack/B_stack must be contiguous on CUDA.
 // All tensors live on one device; ranks, scales and the slot tensors too (on
