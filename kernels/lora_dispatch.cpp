@@ -13,6 +13,7 @@
 #include <ATen/core/grad_mode.h>
 
 #if MNEMO_WITH_CUDA
+#include <ATen/MemoryOverlap.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -53,30 +54,32 @@ bool use_cuda_kernels(const at::Tensor& lead, std::initializer_list<const at::Te
 }
 
 #if MNEMO_WITH_CUDA
-void check_rows(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.size(1) <= 1 || t.stride(1) == 1, "lora (CUDA): ", name,
-              " needs unit stride in its last dimension, got strides ", t.strides());
-  TORCH_CHECK(t.size(0) <= 1 || t.stride(0) >= 0, "lora (CUDA): ", name, " has a negative row stride");
+// Whether the kernels can address t [rows, columns] in place: a base pointer
+// and a row stride, unit stride along a row (lora_cuda.h).
+bool rows_addressable(const at::Tensor& t) {
+  return (t.size(1) <= 1 || t.stride(1) == 1) && (t.size(0) <= 1 || t.stride(0) >= 0);
 }
 
-void check_contiguous(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.is_contiguous(), "lora (CUDA): ", name, " must be contiguous, got strides ", t.strides());
-}
+// An input as the kernels can read it: itself, or a contiguous copy. The copy
+// is one more kernel on the current stream from the caching allocator, so a
+// call stays free of host synchronization and capturable in a CUDA graph; the
+// copy must outlive the launch, so callers hold the returned tensor.
+at::Tensor readable_rows(const at::Tensor& t) { return rows_addressable(t) ? t : t.contiguous(); }
 
 lora_cuda::ElementType element_type(const at::Tensor& t) {
   return t.scalar_type() == at::kHalf ? lora_cuda::ElementType::Float16 : lora_cuda::ElementType::BFloat16;
 }
 
+// The slot tables must be contiguous (callers pass .contiguous() and keep it).
 lora_cuda::SlotMap token_map(const at::Tensor& token_slots) {
-  check_contiguous(token_slots, "token_slots");
+  TORCH_INTERNAL_ASSERT(token_slots.is_contiguous());
   lora_cuda::SlotMap map;
   map.token_slots = token_slots.data_ptr<int32_t>();
   return map;
 }
 
 lora_cuda::SlotMap segment_map(const at::Tensor& seg_starts, const at::Tensor& seg_slots) {
-  check_contiguous(seg_starts, "seg_starts");
-  check_contiguous(seg_slots, "seg_slots");
+  TORCH_INTERNAL_ASSERT(seg_starts.is_contiguous() && seg_slots.is_contiguous());
   lora_cuda::SlotMap map;
   map.seg_starts = seg_starts.data_ptr<int32_t>();
   map.seg_slots = seg_slots.data_ptr<int32_t>();
@@ -84,56 +87,68 @@ lora_cuda::SlotMap segment_map(const at::Tensor& seg_starts, const at::Tensor& s
   return map;
 }
 
-void cuda_shrink(at::Tensor& v, const at::Tensor& x, const at::Tensor& A_stack, const at::Tensor& ranks,
+void cuda_shrink(at::Tensor& v, const at::Tensor& x, const at::Tensor& A_stack, const at::Tensor& ranks_in,
                  const lora_cuda::SlotMap& map) {
   TORCH_CHECK(v.dim() == 2 && v.size(0) == x.size(0) && v.size(1) == A_stack.size(1), "lora shrink: v must be [",
               x.size(0), ", ", A_stack.size(1), "], got ", v.sizes());
   TORCH_CHECK(v.scalar_type() == x.scalar_type(), "lora shrink: v dtype ", v.scalar_type(), " != x dtype ",
               x.scalar_type());
   TORCH_CHECK(v.device() == x.device(), "lora shrink: v is on ", v.device(), ", x on ", x.device());
-  check_rows(x, "x");
-  check_rows(v, "v");
-  check_contiguous(A_stack, "A_stack");
-  check_contiguous(ranks, "ranks");
+  at::assert_no_internal_overlap(v);
   if (x.size(0) == 0) return;
   c10::cuda::CUDAGuard guard(x.device());
+  if (!rows_addressable(v)) {  // written through a dense buffer, then copied in
+    at::Tensor dense = at::empty(v.sizes(), v.options());
+    cuda_shrink(dense, x, A_stack, ranks_in, map);
+    v.copy_(dense);
+    return;
+  }
+  const at::Tensor x_rows = readable_rows(x);
+  const at::Tensor A = A_stack.contiguous();
+  const at::Tensor ranks = ranks_in.contiguous();
   lora_cuda::ShrinkArgs args;
-  args.x = x.data_ptr();
-  args.x_stride = x.stride(0);
-  args.A = A_stack.data_ptr();
+  args.x = x_rows.data_ptr();
+  args.x_stride = x_rows.stride(0);
+  args.A = A.data_ptr();
   args.v = v.data_ptr();
   args.v_stride = v.stride(0);
   args.ranks = ranks.data_ptr<int32_t>();
   args.map = map;
   args.n_tokens = x.size(0);
   args.in_features = x.size(1);
-  args.r_max = A_stack.size(1);
+  args.r_max = A.size(1);
   args.type = element_type(x);
   const char* error = lora_cuda::launch_lora_shrink(args, c10::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(error == nullptr, "lora shrink: CUDA kernel launch failed: ", error);
 }
 
-void cuda_expand(at::Tensor& y, const at::Tensor& v, const at::Tensor& B_stack, const at::Tensor& ranks,
-                 const at::Tensor& scales, const lora_cuda::SlotMap& map) {
-  check_rows(y, "y");
-  check_rows(v, "v");
-  check_contiguous(B_stack, "B_stack");
-  check_contiguous(ranks, "ranks");
-  check_contiguous(scales, "scales");
+void cuda_expand(at::Tensor& y, const at::Tensor& v_in, const at::Tensor& B_stack, const at::Tensor& ranks_in,
+                 const at::Tensor& scales_in, const lora_cuda::SlotMap& map) {
+  at::assert_no_internal_overlap(y);
   if (y.size(0) == 0) return;
   c10::cuda::CUDAGuard guard(y.device());
+  if (!rows_addressable(y)) {  // updated in a dense copy, then copied back
+    at::Tensor dense = y.contiguous();
+    cuda_expand(dense, v_in, B_stack, ranks_in, scales_in, map);
+    y.copy_(dense);
+    return;
+  }
+  const at::Tensor v = readable_rows(v_in);
+  const at::Tensor B = B_stack.contiguous();
+  const at::Tensor ranks = ranks_in.contiguous();
+  const at::Tensor scales = scales_in.contiguous();
   lora_cuda::ExpandArgs args;
   args.y = y.data_ptr();
   args.y_stride = y.stride(0);
   args.v = v.data_ptr();
   args.v_stride = v.stride(0);
-  args.B = B_stack.data_ptr();
+  args.B = B.data_ptr();
   args.ranks = ranks.data_ptr<int32_t>();
   args.scales = scales.data_ptr<float>();
   args.map = map;
   args.n_tokens = y.size(0);
   args.out_features = y.size(1);
-  args.r_max = B_stack.size(2);
+  args.r_max = B.size(2);
   args.type = element_type(y);
   const char* error = lora_cuda::launch_lora_expand(args, c10::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(error == nullptr, "lora expand: CUDA kernel launch failed: ", error);
@@ -158,7 +173,8 @@ void lora_shrink_out(at::Tensor& v, const at::Tensor& x, const at::Tensor& A_sta
   check_token_slots(token_slots, x.size(0));
   TORCH_CHECK(token_slots.device() == x.device(), "lora shrink: token_slots is on ", token_slots.device(),
               ", x on ", x.device());
-  cuda_shrink(v, x, A_stack, ranks, token_map(token_slots));
+  const at::Tensor slots = token_slots.contiguous();
+  cuda_shrink(v, x, A_stack, ranks, token_map(slots));
 #endif
 }
 
@@ -179,7 +195,8 @@ void lora_expand(at::Tensor& y, const at::Tensor& v, const at::Tensor& B_stack, 
   check_token_slots(token_slots, y.size(0));
   TORCH_CHECK(token_slots.device() == y.device(), "lora expand: token_slots is on ", token_slots.device(),
               ", y on ", y.device());
-  cuda_expand(y, v, B_stack, ranks, scales, token_map(token_slots));
+  const at::Tensor slots = token_slots.contiguous();
+  cuda_expand(y, v, B_stack, ranks, scales, token_map(slots));
 #endif
 }
 
@@ -192,7 +209,8 @@ void lora_shrink_segments_out(at::Tensor& v, const at::Tensor& x, const at::Tens
   check_segments(seg_starts, seg_slots);
   TORCH_CHECK(seg_starts.device() == x.device() && seg_slots.device() == x.device(),
               "lora shrink: seg_starts/seg_slots must be on ", x.device());
-  cuda_shrink(v, x, A_stack, ranks, segment_map(seg_starts, seg_slots));
+  const at::Tensor starts = seg_starts.contiguous(), slots = seg_slots.contiguous();
+  cuda_shrink(v, x, A_stack, ranks, segment_map(starts, slots));
 #endif
 }
 
@@ -215,7 +233,8 @@ void lora_expand_segments(at::Tensor& y, const at::Tensor& v, const at::Tensor& 
   check_segments(seg_starts, seg_slots);
   TORCH_CHECK(seg_starts.device() == y.device() && seg_slots.device() == y.device(),
               "lora expand: seg_starts/seg_slots must be on ", y.device());
-  cuda_expand(y, v, B_stack, ranks, scales, segment_map(seg_starts, seg_slots));
+  const at::Tensor starts = seg_starts.contiguous(), slots = seg_slots.contiguous();
+  cuda_expand(y, v, B_stack, ranks, scales, segment_map(starts, slots));
 #endif
 }
 

@@ -25,8 +25,11 @@
 //   slot values in [−1, S); out-of-range slots are an error on CPU and
 //   undefined on CUDA (the kernels do not synchronize to check them). Ranks
 //   outside [0, r_max] are an error on CPU and clamped to it on CUDA.
-// x, v, y may be strided views with unit stride in the last dimension on CUDA
-// (any strides on CPU). A_stack/B_stack must be contiguous on CUDA.
+// Any strides are accepted. On CUDA, x, v and y with unit stride along a row
+// are read and written in place; other layouts, and A_stack, B_stack or tables
+// that are not contiguous, go through a contiguous copy made on the stream (no
+// host synchronization, but an extra pass: a non-contiguous stack is copied
+// whole on every call). v and y must not overlap themselves (stride-0 rows).
 // All tensors live on one device; ranks, scales and the slot tensors too (on
 // CUDA that is what keeps the ops free of host synchronization).
 //
@@ -41,8 +44,9 @@
 // Device dispatch (lora_shrink, lora_expand, …): CPU tensors run the grouped
 // CPU reference; CUDA tensors run the CUDA kernels when the project was built
 // with CUDA (else a clear error). The CUDA kernels allocate nothing (except
-// lora_shrink's returned v — use the _out form inside a CUDA graph) and never
-// synchronize with the host, so they can be captured in a CUDA graph.
+// lora_shrink's returned v — use the _out form inside a CUDA graph — and the
+// copies of non-row-addressable tensors above, from the caching allocator) and
+// never synchronize with the host, so they can be captured in a CUDA graph.
 //
 // Autograd: on CPU the ops are built of differentiable ATen ops, so gradients
 // flow to x, A_stack, B_stack (and v, y) whenever they require grad — the
