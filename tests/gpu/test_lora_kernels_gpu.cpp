@@ -1,8 +1,10 @@
 // The LoRA CUDA kernels (kernels/lora_cuda.cu, reached through the dispatching
 // ops of kernels/lora_ops.h) against the CPU reference: random shapes, bf16 and
-// fp16, mixed ranks, slot patterns (all same, all distinct, with −1, unsorted),
-// segments, strided and misaligned inputs, poisoned padding, and a CUDA-graph
-// capture + replay. Skips itself where there is no GPU or no CUDA build.
+// fp16, mixed ranks (rank-0 slots too), slot patterns (all same, all distinct,
+// with −1, unsorted), segments, strided, column-major and misaligned inputs,
+// non-contiguous stacks and tables, poisoned padding, offsets past 2^31
+// elements, and CUDA-graph capture + replay of both forms. Skips itself where
+// there is no GPU or no CUDA build.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -12,11 +14,13 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/lora_ops.h"
 
 #if MNEMO_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -56,6 +60,7 @@ Problem make_problem(std::mt19937& rng, at::ScalarType dtype, int64_t T, int64_t
     p.ranks.push_back(static_cast<int32_t>(mixed_ranks ? uniform(1, r_max) : r_max));
     p.scales.push_back(std::uniform_real_distribution<float>(0.25f, 2.0f)(rng));
   }
+  if (mixed_ranks && S >= 3) p.ranks[1] = 0;  // a slot that targets nothing in this layer
   for (int64_t t = 0; t < T; ++t) {
     int32_t slot = 0;
     switch (pattern) {
@@ -116,9 +121,10 @@ void check_token_form(const Problem& p, at::ScalarType dtype, const std::string&
   expect_close(v, ref.v, what + " v");
   lora_expand(d.y, v, d.B, d.ranks, d.scales, d.slots);
   expect_close(d.y, ref.y, what + " y");
-  // Rows without an adapter are untouched, bit for bit.
+  // Rows without an adapter (or with a rank-0 one) are untouched, bit for bit.
   for (int64_t t = 0; t < p.T; ++t)
-    if (p.slots[t] < 0) EXPECT_TRUE(at::equal(d.y.select(0, t).cpu(), p.y0.select(0, t))) << what << " token " << t;
+    if (p.slots[t] < 0 || p.ranks[p.slots[t]] == 0)
+      EXPECT_TRUE(at::equal(d.y.select(0, t).cpu(), p.y0.select(0, t))) << what << " token " << t;
 }
 
 TEST(LoraKernelsGpu, TokenSlotsMatchTheCpuReferenceOverShapesDtypesAndPatterns) {
@@ -129,11 +135,15 @@ TEST(LoraKernelsGpu, TokenSlotsMatchTheCpuReferenceOverShapesDtypesAndPatterns) 
     int64_t T, in, out, S, r_max;
     bool mixed;
   };
+  // The last three take general paths: odd in/out/r_max; in a multiple of 4
+  // but not 8 with r_max 12 (expand general though out is a multiple of 8);
+  // out a multiple of 4 but not 8 with shrink on its vector path.
   const std::vector<Shape> shapes = {
-      {1, 4096, 4096, 4, 16, false},  {7, 2048, 2048, 8, 16, false},  {64, 4096, 11008, 64, 16, false},
-      {33, 576, 1536, 5, 64, true},   {512, 2048, 512, 8, 16, true},  {5, 16384, 1024, 3, 32, true},
-      {9, 1000, 333, 4, 12, true},    {3, 100, 17, 2, 5, true},       {17, 8, 24, 3, 8, false},
-      {2, 520, 4104, 2, 64, true},
+      {1, 4096, 4096, 4, 16, false}, {7, 2048, 2048, 8, 16, false}, {64, 4096, 11008, 64, 16, false},
+      {33, 576, 1536, 5, 64, true},  {512, 2048, 512, 8, 16, true}, {5, 16384, 1024, 3, 32, true},
+      {9, 1000, 333, 4, 12, true},   {3, 100, 17, 2, 5, true},      {17, 8, 24, 3, 8, false},
+      {2, 520, 4104, 2, 64, true},   {5, 1023, 511, 3, 7, true},    {6, 2052, 2048, 4, 12, true},
+      {11, 4096, 1004, 4, 24, true},
   };
   for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
     for (const Shape& s : shapes) {
@@ -147,6 +157,15 @@ TEST(LoraKernelsGpu, TokenSlotsMatchTheCpuReferenceOverShapesDtypesAndPatterns) 
       }
     }
   }
+}
+
+// The per-token slots that segments describe (−1 outside every segment).
+std::vector<int32_t> slots_of_segments(int64_t T, const std::vector<int32_t>& starts,
+                                       const std::vector<int32_t>& seg_slots) {
+  std::vector<int32_t> slots(static_cast<size_t>(T), -1);
+  for (size_t i = 0; i < seg_slots.size(); ++i)
+    for (int32_t t = starts[i]; t < starts[i + 1]; ++t) slots[t] = seg_slots[i];
+  return slots;
 }
 
 TEST(LoraKernelsGpu, SegmentsMatchTheCpuReference) {
@@ -166,10 +185,7 @@ TEST(LoraKernelsGpu, SegmentsMatchTheCpuReference) {
         seg_slots.push_back(std::uniform_int_distribution<int32_t>(-1, 5)(rng));
         starts.push_back(next);
       }
-      std::vector<int32_t> slots(static_cast<size_t>(T), -1);
-      for (size_t i = 0; i < seg_slots.size(); ++i)
-        for (int32_t t = starts[i]; t < starts[i + 1]; ++t) slots[t] = seg_slots[i];
-      p.slots = slots;
+      p.slots = slots_of_segments(T, starts, seg_slots);
       Reference ref = reference(p, dtype);
       DeviceProblem d = to_device(p);
       at::Tensor d_starts = ints(starts).cuda(), d_seg_slots = ints(seg_slots).cuda();
@@ -181,7 +197,46 @@ TEST(LoraKernelsGpu, SegmentsMatchTheCpuReference) {
   }
 }
 
-TEST(LoraKernelsGpu, StridedAndMisalignedInputsTakeTheGeneralPathCorrectly) {
+// Where x, v and y sit in memory. Row views of a wider buffer (row stride
+// cols + extra, first element at `offset`), whose other elements hold a
+// sentinel (NaN for inputs: a read past a row shows up in the result), or a
+// column-major tensor (which the dispatch copies).
+struct Layout {
+  const char* name;
+  int64_t offset, extra;
+  bool column_major;
+};
+const Layout kLayouts[] = {
+    {"aligned rows (vector path)", 8, 8, false},
+    {"odd row stride", 1, 1, false},
+    {"misaligned base, aligned row stride", 1, 8, false},
+    {"column-major", 0, 0, true},
+};
+constexpr float kSentinel = 7.0f;
+
+struct Placed {
+  at::Tensor buffer, view;
+};
+Placed place(const at::Tensor& t, const Layout& layout, float fill) {
+  Placed p;
+  if (layout.column_major) {
+    p.view = at::empty({t.size(1), t.size(0)}, t.options()).t();
+  } else {
+    p.buffer = at::full({t.size(0), t.size(1) + layout.extra}, fill, t.options());
+    p.view = p.buffer.narrow(1, layout.offset, t.size(1));
+  }
+  p.view.copy_(t);
+  return p;
+}
+// Nothing outside the view was written.
+void expect_outside_untouched(const Placed& p, const Layout& layout, const std::string& what) {
+  if (layout.column_major) return;
+  at::Tensor rest = p.buffer.clone();
+  rest.narrow(1, layout.offset, p.view.size(1)).fill_(kSentinel);
+  EXPECT_TRUE((rest == kSentinel).all().item<bool>()) << what << ": wrote outside the view";
+}
+
+TEST(LoraKernelsGpu, StridedMisalignedAndColumnMajorActivationsMatchTheReference) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(9);
   at::manual_seed(9);
@@ -189,19 +244,56 @@ TEST(LoraKernelsGpu, StridedAndMisalignedInputsTakeTheGeneralPathCorrectly) {
     Problem p = make_problem(rng, dtype, 37, 2048, 1024, 4, 16, true, SlotPattern::WithBase);
     Reference ref = reference(p, dtype);
     DeviceProblem d = to_device(p);
-    for (int64_t pad : {8, 1}) {  // row stride a multiple of 8 (vector path) or not (general path)
-      at::Tensor x_wide = at::zeros({p.T, p.in + pad}, d.x.options());
-      at::Tensor x_view = x_wide.narrow(1, pad, p.in);  // offset by `pad` elements: misaligned when pad = 1
-      x_view.copy_(d.x);
-      at::Tensor y_wide = at::zeros({p.T, p.out + pad}, d.y.options());
-      at::Tensor y_view = y_wide.narrow(1, pad, p.out);
-      y_view.copy_(d.y);
-      at::Tensor v_wide = at::zeros({p.T, p.r_max + 3}, d.x.options());
-      at::Tensor v_view = v_wide.narrow(1, 1, p.r_max);
-      lora_shrink_out(v_view, x_view, d.A, d.ranks, d.slots);
-      expect_close(v_view, ref.v, "strided v pad " + std::to_string(pad));
-      lora_expand(y_view, v_view, d.B, d.ranks, d.scales, d.slots);
-      expect_close(y_view, ref.y, "strided y pad " + std::to_string(pad));
+    for (const Layout& layout : kLayouts) {
+      const std::string what = std::string(c10::toString(dtype)) + " " + layout.name;
+      Placed x = place(d.x, layout, std::numeric_limits<float>::quiet_NaN());
+      Placed y = place(d.y, layout, kSentinel);
+      Placed v = place(at::zeros({p.T, p.r_max}, d.x.options()), layout, kSentinel);
+      lora_shrink_out(v.view, x.view, d.A, d.ranks, d.slots);
+      expect_close(v.view, ref.v, what + " v");
+      expect_outside_untouched(v, layout, what + " v");
+      lora_expand(y.view, v.view, d.B, d.ranks, d.scales, d.slots);
+      expect_close(y.view, ref.y, what + " y");
+      expect_outside_untouched(y, layout, what + " y");
+    }
+  }
+}
+
+TEST(LoraKernelsGpu, NonContiguousAndMisalignedStacksAndTablesMatchTheReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(11);
+  at::manual_seed(11);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    Problem p = make_problem(rng, dtype, 29, 1024, 2048, 5, 16, true, SlotPattern::WithBase);
+    Reference ref = reference(p, dtype);
+    DeviceProblem d = to_device(p);
+    // Slices of wider stacks (not contiguous; the rest is NaN) ...
+    at::Tensor A_sliced = at::full({p.S, p.r_max, p.in + 8}, nan, d.A.options()).narrow(2, 0, p.in);
+    at::Tensor B_sliced = at::full({p.S, p.out, p.r_max + 8}, nan, d.B.options()).narrow(2, 0, p.r_max);
+    A_sliced.copy_(d.A);
+    B_sliced.copy_(d.B);
+    // ... and contiguous stacks one element past a 16-byte boundary, which
+    // must not take the 16-byte-load path.
+    at::Tensor A_shifted = at::empty({d.A.numel() + 1}, d.A.options()).narrow(0, 1, d.A.numel()).view(d.A.sizes());
+    at::Tensor B_shifted = at::empty({d.B.numel() + 1}, d.B.options()).narrow(0, 1, d.B.numel()).view(d.B.sizes());
+    A_shifted.copy_(d.A);
+    B_shifted.copy_(d.B);
+    // Every other element of a longer table.
+    auto strided = [](const at::Tensor& t) {
+      at::Tensor wide = at::empty({2 * t.size(0)}, t.options()).slice(0, 0, 2 * t.size(0), 2);
+      wide.copy_(t);
+      return wide;
+    };
+    const at::Tensor ranks = strided(d.ranks), scales = strided(d.scales), slots = strided(d.slots);
+    const std::pair<at::Tensor, at::Tensor> stacks[] = {{A_sliced, B_sliced}, {A_shifted, B_shifted}};
+    for (const auto& [A, B] : stacks) {
+      const std::string what = std::string(c10::toString(dtype)) + (A.is_contiguous() ? " shifted" : " sliced");
+      at::Tensor y = d.y.clone();
+      at::Tensor v = lora_shrink(d.x, A, ranks, slots);
+      expect_close(v, ref.v, what + " v");
+      lora_expand(y, v, B, ranks, scales, slots);
+      expect_close(y, ref.y, what + " y");
     }
   }
 }
@@ -247,8 +339,9 @@ TEST(LoraKernelsGpu, CudaGraphCaptureAndReplayFollowNewSlotsAndInputs) {
     lora_expand(y, v, d.B, d.ranks, d.scales, d.slots);
     graph.capture_end();
   }
-  for (int round = 0; round < 3; ++round) {
-    Problem q = make_problem(rng, dtype, p.T, p.in, p.out, p.S, p.r_max, true, SlotPattern::Unsorted);
+  for (int round = 0; round < 4; ++round) {
+    Problem q = make_problem(rng, dtype, p.T, p.in, p.out, p.S, p.r_max, true,
+                             round % 2 ? SlotPattern::WithBase : SlotPattern::Unsorted);
     q.A = p.A;
     q.B = p.B;
     q.ranks = p.ranks;
@@ -261,6 +354,100 @@ TEST(LoraKernelsGpu, CudaGraphCaptureAndReplayFollowNewSlotsAndInputs) {
     Reference ref = reference(q, dtype);
     expect_close(v, ref.v, "graph v round " + std::to_string(round));
     expect_close(y, ref.y, "graph y round " + std::to_string(round));
+  }
+}
+
+// The segment form captured once with a fixed number of segments; each replay
+// gets new boundaries (gaps, empty segments) and slots (−1 included).
+TEST(LoraKernelsGpu, CudaGraphCaptureAndReplayFollowNewSegments) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(13);
+  at::manual_seed(13);
+  const at::ScalarType dtype = at::kBFloat16;
+  const int64_t n_segments = 5;
+  Problem p = make_problem(rng, dtype, 96, 2048, 2048, 6, 32, true, SlotPattern::AllSame);
+  auto draw_segments = [&](Problem& q, std::vector<int32_t>& starts, std::vector<int32_t>& seg_slots) {
+    starts.clear();
+    seg_slots.clear();
+    for (int64_t i = 0; i <= n_segments; ++i)
+      starts.push_back(static_cast<int32_t>(std::uniform_int_distribution<int64_t>(0, q.T)(rng)));
+    std::sort(starts.begin(), starts.end());
+    for (int64_t i = 0; i < n_segments; ++i)
+      seg_slots.push_back(static_cast<int32_t>(std::uniform_int_distribution<int64_t>(-1, q.S - 1)(rng)));
+    q.slots = slots_of_segments(q.T, starts, seg_slots);
+  };
+  std::vector<int32_t> starts, seg_slots;
+  draw_segments(p, starts, seg_slots);
+  DeviceProblem d = to_device(p);
+  at::Tensor d_starts = ints(starts).cuda(), d_seg_slots = ints(seg_slots).cuda();
+  at::Tensor v = at::empty({p.T, p.r_max}, d.x.options());
+  at::Tensor y = d.y.clone();
+
+  c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool();
+  at::cuda::CUDAGraph graph;
+  {
+    c10::cuda::CUDAStreamGuard guard(stream);
+    lora_shrink_segments_out(v, d.x, d.A, d.ranks, d_starts, d_seg_slots);
+    lora_expand_segments(y, v, d.B, d.ranks, d.scales, d_starts, d_seg_slots);
+    stream.synchronize();
+    graph.capture_begin();
+    lora_shrink_segments_out(v, d.x, d.A, d.ranks, d_starts, d_seg_slots);
+    lora_expand_segments(y, v, d.B, d.ranks, d.scales, d_starts, d_seg_slots);
+    graph.capture_end();
+  }
+  for (int round = 0; round < 4; ++round) {
+    Problem q = make_problem(rng, dtype, p.T, p.in, p.out, p.S, p.r_max, true, SlotPattern::AllSame);
+    q.A = p.A;
+    q.B = p.B;
+    q.ranks = p.ranks;
+    q.scales = p.scales;
+    draw_segments(q, starts, seg_slots);
+    d.x.copy_(q.x.cuda());
+    d_starts.copy_(ints(starts).cuda());
+    d_seg_slots.copy_(ints(seg_slots).cuda());
+    y.copy_(q.y0.cuda());
+    graph.replay();
+    c10::cuda::device_synchronize();
+    Reference ref = reference(q, dtype);
+    expect_close(v, ref.v, "graph segments v round " + std::to_string(round));
+    expect_close(y, ref.y, "graph segments y round " + std::to_string(round));
+  }
+}
+
+// Row offsets past 2^31 elements (x and y of 4 GiB each): the kernels' index
+// arithmetic must be 64-bit, and more than 65535 token tiles must launch.
+// Checked on the first and last tokens against the reference.
+TEST(LoraKernelsGpu, TokenOffsetsPastTwoToThe31ElementsAreAddressed) {
+  SKIP_WITHOUT_GPU();
+  if (at::cuda::getCurrentDeviceProperties()->totalGlobalMem < (size_t{24} << 30))
+    GTEST_SKIP() << "needs 24 GiB of GPU memory";
+  std::mt19937 rng(17);
+  at::manual_seed(17);
+  const at::ScalarType dtype = at::kBFloat16;
+  const int64_t in = 4096, out = 4096, S = 8, r_max = 16;
+  const int64_t T = (int64_t{1} << 31) / in + 40;
+  Problem p = make_problem(rng, dtype, 1, in, out, S, r_max, true, SlotPattern::Unsorted);
+  std::vector<int32_t> slots(static_cast<size_t>(T));
+  for (int32_t& slot : slots) slot = static_cast<int32_t>(std::uniform_int_distribution<int64_t>(-1, S - 1)(rng));
+  const auto o = at::TensorOptions().device(at::kCUDA).dtype(dtype);
+  at::Tensor x = at::randn({T, in}, o), y = at::randn({T, out}, o), v = at::empty({T, r_max}, o);
+  const std::pair<int64_t, int64_t> checked[] = {{0, 24}, {T - 40, 40}};
+  std::vector<at::Tensor> y_before;
+  for (const auto& [start, count] : checked) y_before.push_back(y.narrow(0, start, count).cpu().clone());
+  DeviceProblem d = to_device(p);
+  at::Tensor d_slots = ints(slots).cuda();
+  lora_shrink_out(v, x, d.A, d.ranks, d_slots);
+  lora_expand(y, v, d.B, d.ranks, d.scales, d_slots);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& [start, count] = checked[i];
+    Problem q = p;
+    q.T = count;
+    q.x = x.narrow(0, start, count).cpu();
+    q.y0 = y_before[i];
+    q.slots.assign(slots.begin() + start, slots.begin() + start + count);
+    Reference ref = reference(q, dtype);
+    expect_close(v.narrow(0, start, count), ref.v, "tokens from " + std::to_string(start) + " v");
+    expect_close(y.narrow(0, start, count), ref.y, "tokens from " + std::to_string(start) + " y");
   }
 }
 #endif
