@@ -2,11 +2,11 @@
 // the LoraHook that applies them with the multi-adapter ops.
 #include "adapters/adapter_slots.h"
 
-#include "kernels/lora_ops.h"
-#include "model/error.h"
-
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+
+#include "kernels/lora_ops.h"
+#include "model/error.h"
 
 namespace mnemo {
 
@@ -91,9 +91,7 @@ void AdapterSlots::unload(int32_t slot) {
   slot_configs_[slot].rank = 0;
 }
 
-bool AdapterSlots::loaded(int32_t slot) const {
-  return slot >= 0 && slot < num_slots_ && slot_configs_[slot].rank > 0;
-}
+bool AdapterSlots::loaded(int32_t slot) const { return slot >= 0 && slot < num_slots_ && slot_configs_[slot].rank > 0; }
 
 LoraAdapter AdapterSlots::extract(int32_t slot) const {
   if (!loaded(slot)) fail("adapter slot {} is empty", slot);
@@ -132,11 +130,15 @@ const at::Tensor& AdapterSlots::b_stack(int64_t layer, LinearModule module) cons
 }
 
 void AdapterSlots::apply(int64_t layer, LinearModule module, const at::Tensor& x, at::Tensor& y,
-                         const at::Tensor& token_slots) const {
+                         const LoraRouting& routing) const {
   MNEMO_CHECK(layer >= 0 && layer < model_config_.num_layers, "layer {}", layer);
   const LoraPair& stack = stacks_[layer][static_cast<int>(module)];
   if (!stack.A.defined() || rank_capacity_ == 0) return;  // no loaded adapter targets this module
-  lora_apply(y, x, stack.A, stack.B, ranks_[static_cast<int>(module)], scales_, token_slots);
+  const at::Tensor& ranks = ranks_[static_cast<int>(module)];
+  if (routing.seg_starts.defined())
+    lora_apply_segments(y, x, stack.A, stack.B, ranks, scales_, routing.seg_starts, routing.seg_slots);
+  else
+    lora_apply(y, x, stack.A, stack.B, ranks, scales_, routing.token_slots);
 }
 
 }  // namespace mnemo

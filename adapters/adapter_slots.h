@@ -21,15 +21,15 @@
 // Thread safety: none. load/unload must not run concurrently with apply.
 #pragma once
 
-#include "adapters/lora_adapter.h"
-#include "model/config.h"
-#include "model/transformer.h"
-
 #include <ATen/core/Tensor.h>
 
 #include <array>
 #include <cstdint>
 #include <vector>
+
+#include "adapters/lora_adapter.h"
+#include "model/config.h"
+#include "model/transformer.h"
 
 namespace mnemo {
 
@@ -67,9 +67,10 @@ class AdapterSlots : public LoraHook {
   int64_t num_slots() const { return num_slots_; }
   int64_t max_rank() const { return rank_capacity_; }
 
-  // LoraHook: y += scale·(x·Aᵀ)·Bᵀ per token, with the adapter in its slot.
+  // LoraHook: y += scale·(x·Aᵀ)·Bᵀ per token, with the adapter in its slot;
+  // by segments when the routing has them (prefill), else per token.
   void apply(int64_t layer, LinearModule module, const at::Tensor& x, at::Tensor& y,
-             const at::Tensor& token_slots) const override;
+             const LoraRouting& routing) const override;
 
  private:
   void ensure_module(LinearModule module);

@@ -1,12 +1,12 @@
 #include "model/transformer.h"
 
-#include "model/error.h"
-#include "model/kv_cache.h"
-
 #include <ATen/ATen.h>
 
 #include <cmath>
 #include <numbers>
+
+#include "model/error.h"
+#include "model/kv_cache.h"
 
 namespace mnemo {
 namespace {
@@ -57,20 +57,22 @@ at::ScalarType Transformer::dtype() const { return weights_.embed_tokens.scalar_
 at::Device Transformer::device() const { return weights_.embed_tokens.device(); }
 
 at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden, const std::vector<int64_t>& offsets,
-                                  const std::vector<int64_t>& pasts, const ForwardBatch& batch,
-                                  const at::Tensor& cos, const at::Tensor& sin, const LoraHook* lora,
-                                  const at::Tensor& token_slots) const {
+                                  const std::vector<int64_t>& pasts, const ForwardBatch& batch, const at::Tensor& cos,
+                                  const at::Tensor& sin, const LoraHook* lora, const LoraRouting& routing) const {
   const LayerWeights& w = weights_.layers[layer];
   const ModelConfig& c = config_;
   auto project = [&](const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, LinearModule m) {
     at::Tensor y = linear(x, weight, bias);
-    if (lora) lora->apply(layer, m, x, y, token_slots);
+    if (lora) lora->apply(layer, m, x, y, routing);
     return y;
   };
   const int64_t n_tokens = hidden.size(0);
-  at::Tensor q = project(hidden, w.q_proj, w.q_bias, LinearModule::Q).view({n_tokens, c.num_attention_heads, c.head_dim});
-  at::Tensor k = project(hidden, w.k_proj, w.k_bias, LinearModule::K).view({n_tokens, c.num_key_value_heads, c.head_dim});
-  at::Tensor v = project(hidden, w.v_proj, w.v_bias, LinearModule::V).view({n_tokens, c.num_key_value_heads, c.head_dim});
+  at::Tensor q =
+      project(hidden, w.q_proj, w.q_bias, LinearModule::Q).view({n_tokens, c.num_attention_heads, c.head_dim});
+  at::Tensor k =
+      project(hidden, w.k_proj, w.k_bias, LinearModule::K).view({n_tokens, c.num_key_value_heads, c.head_dim});
+  at::Tensor v =
+      project(hidden, w.v_proj, w.v_bias, LinearModule::V).view({n_tokens, c.num_key_value_heads, c.head_dim});
   if (c.qk_norm) {
     q = rms_norm(q, w.q_norm, c.rms_norm_eps);
     k = rms_norm(k, w.k_norm, c.rms_norm_eps);
@@ -101,8 +103,8 @@ at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden, const
       at::Tensor allowed = key_pos.unsqueeze(0) <= query_pos.unsqueeze(1);
       if (c.sliding_window > 0)
         allowed = allowed.logical_and(key_pos.unsqueeze(0) > query_pos.unsqueeze(1) - c.sliding_window);
-      result = at::scaled_dot_product_attention(qs, keys.unsqueeze(0), values.unsqueeze(0), allowed, 0.0, false,
-                                                scale, /*enable_gqa=*/true);
+      result = at::scaled_dot_product_attention(qs, keys.unsqueeze(0), values.unsqueeze(0), allowed, 0.0, false, scale,
+                                                /*enable_gqa=*/true);
     }
     out.narrow(0, offsets[s], n_new).copy_(result.squeeze(0).transpose(0, 1));
   }
@@ -110,11 +112,11 @@ at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden, const
 }
 
 at::Tensor Transformer::mlp(int64_t layer, const at::Tensor& x, const LoraHook* lora,
-                            const at::Tensor& token_slots) const {
+                            const LoraRouting& routing) const {
   const LayerWeights& w = weights_.layers[layer];
   auto project = [&](const at::Tensor& input, const at::Tensor& weight, LinearModule m) {
     at::Tensor y = at::linear(input, weight);
-    if (lora) lora->apply(layer, m, input, y, token_slots);
+    if (lora) lora->apply(layer, m, input, y, routing);
     return y;
   };
   at::Tensor gated = at::silu(project(x, w.gate_proj, LinearModule::Gate)) * project(x, w.up_proj, LinearModule::Up);
@@ -148,12 +150,24 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
   }
   const at::Device device = this->device();
   auto on_device = [&](auto& vec, at::ScalarType type) {
+    // A copy, on CPU too: the tensor must not alias a vector that goes out of scope.
     return at::from_blob(vec.data(), {static_cast<int64_t>(vec.size())}, at::TensorOptions().dtype(type))
-        .to(device);
+        .to(device, type, /*non_blocking=*/false, /*copy=*/true);
   };
   at::Tensor token_ids = on_device(ids, at::kInt);
   at::Tensor position_ids = on_device(positions, at::kLong);
-  at::Tensor token_slots = lora ? on_device(slots, at::kInt) : at::Tensor();
+  LoraRouting routing;
+  if (lora) {
+    routing.token_slots = on_device(slots, at::kInt);
+    if (ids.size() > n_sequences) {  // some sequence prefills: one segment per sequence
+      std::vector<int32_t> seg_starts(offsets.begin(), offsets.end());
+      seg_starts.push_back(static_cast<int32_t>(ids.size()));
+      std::vector<int32_t> seg_slots(n_sequences, -1);
+      if (!batch.adapter_slots.empty()) seg_slots = batch.adapter_slots;
+      routing.seg_starts = on_device(seg_starts, at::kInt);
+      routing.seg_slots = on_device(seg_slots, at::kInt);
+    }
+  }
 
   // RoPE angles in float32 as transformers does, cast to the model dtype.
   at::Tensor angles = position_ids.to(at::kFloat).unsqueeze(1) * inv_freq_.unsqueeze(0);
@@ -164,9 +178,9 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
   at::Tensor hidden = at::embedding(weights_.embed_tokens, token_ids.to(at::kLong));
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& w = weights_.layers[layer];
-    hidden = hidden + attention(layer, rms_norm(hidden, w.input_norm, c.rms_norm_eps), offsets, pasts, batch, cos,
-                                sin, lora, token_slots);
-    hidden = hidden + mlp(layer, rms_norm(hidden, w.post_attention_norm, c.rms_norm_eps), lora, token_slots);
+    hidden = hidden + attention(layer, rms_norm(hidden, w.input_norm, c.rms_norm_eps), offsets, pasts, batch, cos, sin,
+                                lora, routing);
+    hidden = hidden + mlp(layer, rms_norm(hidden, w.post_attention_norm, c.rms_norm_eps), lora, routing);
   }
   for (size_t s = 0; s < n_sequences; ++s) batch.caches[s]->commit(static_cast<int64_t>(batch.tokens[s].size()));
 

@@ -6,18 +6,19 @@
 // over its own KV cache.
 #pragma once
 
-#include "model/config.h"
-#include "model/weights.h"
-
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "model/config.h"
+#include "model/weights.h"
+
 namespace mnemo {
 
 class SequenceCache;
 class LoraHook;
+struct LoraRouting;
 
 struct ForwardBatch {
   std::vector<std::vector<int32_t>> tokens;  // new tokens of each sequence (none empty)
@@ -47,8 +48,8 @@ class Transformer {
  private:
   at::Tensor attention(int64_t layer, const at::Tensor& hidden, const std::vector<int64_t>& offsets,
                        const std::vector<int64_t>& pasts, const ForwardBatch& batch, const at::Tensor& cos,
-                       const at::Tensor& sin, const LoraHook* lora, const at::Tensor& token_slots) const;
-  at::Tensor mlp(int64_t layer, const at::Tensor& hidden, const LoraHook* lora, const at::Tensor& token_slots) const;
+                       const at::Tensor& sin, const LoraHook* lora, const LoraRouting& routing) const;
+  at::Tensor mlp(int64_t layer, const at::Tensor& hidden, const LoraHook* lora, const LoraRouting& routing) const;
 
   ModelConfig config_;
   ModelWeights weights_;
@@ -58,14 +59,24 @@ class Transformer {
 // Which linear layer of a block, for a LoRA hook.
 enum class LinearModule { Q, K, V, O, Gate, Up, Down };
 
+// Which adapter slot each packed token of a forward batch uses (-1: none), in
+// the two forms of the multi-adapter ops (kernels/lora_ops.h): always per
+// token (BGMV), and for a batch with prefill also per sequence as segments of
+// consecutive tokens (SGMV), which need no gather. int32, on the model's device.
+struct LoraRouting {
+  at::Tensor token_slots;  // [T]
+  at::Tensor seg_starts;   // [sequences + 1] token offsets; undefined in a decode-only batch
+  at::Tensor seg_slots;    // [sequences]
+};
+
 // The LoRA hook: adds each token's adapter delta to a linear layer's output.
 // The model calls it after every targeted base GEMM; the LoRA code implements it.
 class LoraHook {
  public:
   virtual ~LoraHook() = default;
-  // y[T, out] += delta for the tokens whose slot in `token_slots` [T] (int32) is >= 0.
+  // y[T, out] += delta for the tokens whose slot is >= 0.
   virtual void apply(int64_t layer, LinearModule module, const at::Tensor& x, at::Tensor& y,
-                     const at::Tensor& token_slots) const = 0;
+                     const LoraRouting& routing) const = 0;
 };
 
 }  // namespace mnemo

@@ -2,20 +2,20 @@
 // a written adapter reads back identical (tensors, config, __metadata__);
 // malformed or unsupported adapters fail with an error that names the file
 // and the field or tensor; the slots hook computes y + s·(x·Aᵀ)·Bᵀ per token.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "adapters/adapter_slots.h"
 #include "adapters/lora_adapter.h"
 #include "model/config.h"
 #include "model/error.h"
 #include "model/safetensors.h"
 #include "support/reference.h"
-
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include <cmath>
-#include <filesystem>
-#include <fstream>
 
 namespace mnemo {
 namespace {
@@ -65,8 +65,8 @@ void write_json(const fs::path& path, const json& value) { std::ofstream(path) <
 // A valid adapter on disk whose config a test then spoils.
 fs::path written_adapter(const std::string& name) {
   fs::path dir = testing::scratch_dir("lora_adapter_" + name) / "adapter";
-  write_peft_adapter(dir.string(), make_random_adapter(config_of(4, 8, false, {LinearModule::Q, LinearModule::V}),
-                                                       tiny_config(), 1));
+  write_peft_adapter(dir.string(),
+                     make_random_adapter(config_of(4, 8, false, {LinearModule::Q, LinearModule::V}), tiny_config(), 1));
   return dir;
 }
 
@@ -152,8 +152,8 @@ TEST(LoraAdapter, TargetModulesAsRegexStringOrAllLinear) {
   // "all-linear" targets all seven, so the q/v-only tensors are now incomplete.
   config["target_modules"] = "all-linear";
   write_json(dir / "adapter_config.json", config);
-  expect_error([&] { read_peft_adapter(dir.string()); }, {"adapter_model.safetensors", "missing tensor",
-                                                          "k_proj.lora_A"});
+  expect_error([&] { read_peft_adapter(dir.string()); },
+               {"adapter_model.safetensors", "missing tensor", "k_proj.lora_A"});
   // A regex that picks some layers only is layers_to_transform in disguise.
   config["target_modules"] = R"(model\.layers\.0\..*\.(q_proj|v_proj))";
   write_json(dir / "adapter_config.json", config);
@@ -189,7 +189,10 @@ TEST(LoraAdapter, MalformedConfigsNameTheField) {
   json valid = read_json(dir / "adapter_config.json");
   auto with = [&](const std::string& field, const json& value) {
     json config = valid;
-    if (value.is_discarded()) config.erase(field); else config[field] = value;
+    if (value.is_discarded())
+      config.erase(field);
+    else
+      config[field] = value;
     write_json(dir / "adapter_config.json", config);
   };
   with("peft_type", "IA3");
@@ -248,8 +251,8 @@ TEST(LoraAdapter, BadTensorsNameTheFileAndTensor) {
 }
 
 TEST(LoraAdapter, ValidationAgainstTheBaseModelSaysWhatDoesNotFit) {
-  LoraAdapter adapter = make_random_adapter(config_of(4, 8, false, {LinearModule::Q, LinearModule::Gate}),
-                                            tiny_config(), 5);
+  LoraAdapter adapter =
+      make_random_adapter(config_of(4, 8, false, {LinearModule::Q, LinearModule::Gate}), tiny_config(), 5);
   EXPECT_NO_THROW(validate_against(adapter, tiny_config()));
   expect_error([&] { validate_against(adapter, tiny_config(3)); }, {"2 layers", "tiny/config.json", "3"});
   ModelConfig wider = tiny_config();
@@ -258,8 +261,7 @@ TEST(LoraAdapter, ValidationAgainstTheBaseModelSaysWhatDoesNotFit) {
   ModelConfig other_hidden = tiny_config();
   other_hidden.hidden_size = 20;
   expect_error([&] { validate_against(adapter, other_hidden); }, {peft_tensor_name(0, LinearModule::Q, 'A')});
-  expect_error([&] { make_random_adapter(config_of(65, 8, false, {LinearModule::Q}), tiny_config(), 1); },
-               {"rank 65"});
+  expect_error([&] { make_random_adapter(config_of(65, 8, false, {LinearModule::Q}), tiny_config(), 1); }, {"rank 65"});
 }
 
 // ---- adapter slots
@@ -291,7 +293,7 @@ TEST(AdapterSlots, EveryTokenGetsItsOwnAdaptersDeltaAndBaseTokensNone) {
     at::Tensor x = at::randn({8, in});
     at::Tensor y0 = at::randn({8, out});
     at::Tensor y = y0.clone();
-    slots.apply(1, module, x, y, slots_tensor);
+    slots.apply(1, module, x, y, LoraRouting{slots_tensor});
     for (int t = 0; t < 8; ++t) {
       at::Tensor expected = y0[t];
       if (token_slot[t] >= 0) {
@@ -306,13 +308,38 @@ TEST(AdapterSlots, EveryTokenGetsItsOwnAdaptersDeltaAndBaseTokensNone) {
   EXPECT_FALSE(slots.loaded(0));
   at::Tensor x = at::randn({1, model.hidden_size});
   at::Tensor y = at::zeros({1, model.num_attention_heads * model.head_dim});
-  slots.apply(0, LinearModule::Q, x, y, at::zeros({1}, at::kInt));
+  slots.apply(0, LinearModule::Q, x, y, LoraRouting{at::zeros({1}, at::kInt)});
   EXPECT_EQ(y.abs().max().item<float>(), 0.0f);
 }
 
+TEST(AdapterSlots, SegmentRoutingEqualsPerTokenRouting) {
+  // A prefill batch: sequences of 3, 1 and 4 tokens with slots 1, -1 and 0.
+  ModelConfig model = tiny_config();
+  AdapterSlots slots(model, 2, at::kFloat, at::kCPU);
+  slots.load(0, make_random_adapter(config_of(8, 16, false, {LinearModule::Q, LinearModule::Down}), model, 4));
+  slots.load(1, make_random_adapter(config_of(4, 8, true, {LinearModule::Q}), model, 5));
+  const auto ints = [](std::vector<int32_t> values) { return at::tensor(values, at::kInt); };
+  LoraRouting per_token{ints({1, 1, 1, -1, 0, 0, 0, 0})};
+  LoraRouting segments = per_token;
+  segments.seg_starts = ints({0, 3, 4, 8});
+  segments.seg_slots = ints({1, -1, 0});
+  for (LinearModule module : {LinearModule::Q, LinearModule::Down}) {
+    auto [out, in] = module_shape(model, module);
+    at::Tensor x = at::randn({8, in});
+    at::Tensor y_tokens = at::randn({8, out});
+    at::Tensor y_segments = y_tokens.clone();
+    const at::Tensor y0 = y_tokens.clone();
+    slots.apply(1, module, x, y_tokens, per_token);
+    slots.apply(1, module, x, y_segments, segments);
+    EXPECT_GT((y_tokens - y0).abs().max().item<double>(), 1e-3) << module_name(module);  // the adapters did act
+    EXPECT_EQ(y_segments[3].equal(y0[3]), true) << "the token without an adapter is untouched";
+    EXPECT_LT((y_segments - y_tokens).abs().max().item<double>(), 1e-5) << module_name(module);
+  }
+}
+
 TEST(AdapterSlots, ExtractGivesBackTheLoadedAdapter) {
-  LoraAdapter adapter = make_random_adapter(config_of(4, 8, true, {LinearModule::O, LinearModule::Up}),
-                                            tiny_config(), 9);
+  LoraAdapter adapter =
+      make_random_adapter(config_of(4, 8, true, {LinearModule::O, LinearModule::Up}), tiny_config(), 9);
   AdapterSlots slots(tiny_config(), 2, at::kBFloat16, at::kCPU, /*rank_capacity=*/64);
   slots.load(1, adapter);
   EXPECT_EQ(slots.max_rank(), 64);
@@ -337,7 +364,7 @@ TEST(AdapterSlots, GradientsFlowToTheStacksOnlyWithinEachSlotsRank) {
   slots.set_requires_grad(true);
   at::Tensor x = at::randn({3, model.hidden_size});
   at::Tensor y = at::zeros({3, 16});
-  slots.apply(0, LinearModule::Q, x, y, at::tensor(std::vector<int32_t>{0, 1, 1}, at::kInt));
+  slots.apply(0, LinearModule::Q, x, y, LoraRouting{at::tensor(std::vector<int32_t>{0, 1, 1}, at::kInt)});
   y.sum().backward();
   at::Tensor grad_a = slots.a_stack(0, LinearModule::Q).grad();
   ASSERT_TRUE(grad_a.defined());
