@@ -88,9 +88,15 @@ __device__ __forceinline__ uint4 load8(const T* p) {
 }
 
 // The slot of token t: per-token table, or the segment that holds t (the last
-// i with seg_starts[i] ≤ t, empty segments skipped by construction); −1 outside.
+// i with seg_starts[i] ≤ t, empty segments skipped by construction); −1 outside
+// every segment and for a slot value outside [0, n_slots), so a bad slot can
+// never read past the stacks.
+__device__ __forceinline__ int valid_slot(const SlotMap& map, int slot) {
+  return (slot >= 0 && slot < map.n_slots) ? slot : -1;
+}
+
 __device__ __forceinline__ int slot_of(const SlotMap& map, int64_t t) {
-  if (map.token_slots != nullptr) return map.token_slots[t];
+  if (map.token_slots != nullptr) return valid_slot(map, map.token_slots[t]);
   int lo = 0, hi = static_cast<int>(map.n_segments) + 1;  // count of starts ≤ t
   while (lo < hi) {
     int mid = (lo + hi) / 2;
@@ -100,7 +106,7 @@ __device__ __forceinline__ int slot_of(const SlotMap& map, int64_t t) {
       hi = mid;
   }
   const int i = lo - 1;
-  return (i >= 0 && i < map.n_segments) ? map.seg_slots[i] : -1;
+  return (i >= 0 && i < map.n_segments) ? valid_slot(map, map.seg_slots[i]) : -1;
 }
 
 // A slot's rank, clamped to [0, r_max]. The CPU path rejects other values; the

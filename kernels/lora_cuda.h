@@ -13,12 +13,14 @@ namespace mnemo::lora_cuda {
 enum class ElementType : int { BFloat16 = 0, Float16 = 1 };
 
 // Which token uses which slot: token_slots (BGMV) when non-null, else segments
-// (SGMV): seg_starts [n_segments + 1], seg_slots [n_segments].
+// (SGMV): seg_starts [n_segments + 1], seg_slots [n_segments]. A slot value
+// outside [0, n_slots) means no adapter (no host check is possible in a kernel).
 struct SlotMap {
   const int32_t* token_slots = nullptr;
   const int32_t* seg_starts = nullptr;
   const int32_t* seg_slots = nullptr;
   int64_t n_segments = 0;
+  int64_t n_slots = 0;  // slots in the stacks
 };
 
 struct ShrinkArgs {

@@ -114,6 +114,7 @@ void cuda_shrink(at::Tensor& v, const at::Tensor& x, const at::Tensor& A_stack, 
   args.v_stride = v.stride(0);
   args.ranks = ranks.data_ptr<int32_t>();
   args.map = map;
+  args.map.n_slots = A.size(0);
   args.n_tokens = x.size(0);
   args.in_features = x.size(1);
   args.r_max = A.size(1);
@@ -146,6 +147,7 @@ void cuda_expand(at::Tensor& y, const at::Tensor& v_in, const at::Tensor& B_stac
   args.ranks = ranks.data_ptr<int32_t>();
   args.scales = scales.data_ptr<float>();
   args.map = map;
+  args.map.n_slots = B.size(0);
   args.n_tokens = y.size(0);
   args.out_features = y.size(1);
   args.r_max = B.size(2);

@@ -22,9 +22,10 @@
 //   scales   [S] float32              (alpha/r, or alpha/sqrt(r) with rsLoRA)
 //   v        [T, r_max]              same dtype as x
 //   y        [T, out]                same dtype as x
-//   slot values in [−1, S); out-of-range slots are an error on CPU and
-//   undefined on CUDA (the kernels do not synchronize to check them). Ranks
-//   outside [0, r_max] are an error on CPU and clamped to it on CUDA.
+//   slot values in [−1, S); out-of-range slots are an error on CPU and mean
+//   "no adapter" on CUDA (the kernels cannot report without a host
+//   synchronization, and never read past the stacks). Ranks outside
+//   [0, r_max] are an error on CPU and clamped to it on CUDA.
 // Any strides are accepted. On CUDA, x, v and y with unit stride along a row
 // are read and written in place; other layouts, and A_stack, B_stack or tables
 // that are not contiguous, go through a contiguous copy made on the stream (no

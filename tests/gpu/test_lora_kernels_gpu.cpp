@@ -298,6 +298,30 @@ TEST(LoraKernelsGpu, NonContiguousAndMisalignedStacksAndTablesMatchTheReference)
   }
 }
 
+// A bad slot value (a server's bookkeeping bug) must not read past the stacks:
+// on CUDA it means no adapter, for tokens and segments alike.
+TEST(LoraKernelsGpu, OutOfRangeSlotsMeanNoAdapter) {
+  SKIP_WITHOUT_GPU();
+  at::manual_seed(4);
+  auto o = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  at::Tensor x = at::randn({4, 512}, o);
+  at::Tensor A = at::randn({2, 16, 512}, o);
+  at::Tensor B = at::randn({2, 512, 16}, o);
+  at::Tensor ranks = ints({16, 16}).cuda(), scales = floats({1, 1}).cuda();
+  const at::Tensor y0 = at::randn({4, 512}, o);
+  at::Tensor y = y0.clone();
+  lora_apply(y, x, A, B, ranks, scales, ints({2, 0, 1000000, -7}).cuda());
+  EXPECT_TRUE(y[0].equal(y0[0]) && y[2].equal(y0[2]) && y[3].equal(y0[3])) << "bad slots leave y untouched";
+  EXPECT_FALSE(y[1].equal(y0[1])) << "the good slot still acts";
+  at::Tensor v = lora_shrink(x, A, ranks, ints({2, 0, 1000000, -7}).cuda());
+  EXPECT_EQ(v[0].abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(v[2].abs().sum().item<float>(), 0.0f);
+  at::Tensor y_segments = y0.clone();
+  lora_apply_segments(y_segments, x, A, B, ranks, scales, ints({0, 2, 4}).cuda(), ints({5, 1}).cuda());
+  EXPECT_TRUE(y_segments.narrow(0, 0, 2).equal(y0.narrow(0, 0, 2)));
+  EXPECT_FALSE(y_segments.narrow(0, 2, 2).equal(y0.narrow(0, 2, 2)));
+}
+
 TEST(LoraKernelsGpu, GradientsOnCudaGoThroughTheDifferentiablePath) {
   SKIP_WITHOUT_GPU();
   at::manual_seed(3);
