@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
+
 #include "kernels/lora_ops.h"
 #include "model/error.h"
 
@@ -40,8 +42,10 @@ void AdapterSlots::ensure_module(LinearModule module) {
   }
 }
 
-void AdapterSlots::grow_rank(int64_t rank) {
-  if (rank <= rank_capacity_) return;
+void AdapterSlots::grow_rank(int64_t needed) {
+  if (needed <= rank_capacity_) return;
+  // A multiple of 8 keeps the CUDA kernels on their 16-byte vector path.
+  const int64_t rank = std::min(kMaxLoraRank, (needed + 7) / 8 * 8);
   at::NoGradGuard no_grad;
   for (auto& layer : stacks_)
     for (LoraPair& stack : layer) {

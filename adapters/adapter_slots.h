@@ -12,10 +12,11 @@
 // A slot keeps its adapter's own rank: the ops compute rank-8 work for a
 // rank-8 adapter even when r_max is 64, and never read the padding.
 //
-// r_max starts at `rank_capacity` and grows (reallocating the stacks of every
-// module) when an adapter of a larger rank is loaded; a module's stacks exist
-// only once some loaded adapter targets it, so modules nobody targets cost
-// nothing. A server that captures CUDA graphs passes rank_capacity = 64 and
+// r_max starts at `rank_capacity` and grows to the next multiple of 8 (the
+// CUDA kernels' vector width; padding costs no work) when an adapter of a
+// larger rank is loaded, reallocating the stacks of every module; a module's
+// stacks exist only once some loaded adapter targets it, so modules nobody
+// targets cost nothing. A server that captures CUDA graphs passes rank_capacity = 64 and
 // targets all modules up front (prepare_all_modules) so no tensor ever moves.
 //
 // Thread safety: none. load/unload must not run concurrently with apply.

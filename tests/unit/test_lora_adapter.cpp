@@ -361,6 +361,7 @@ TEST(AdapterSlots, GradientsFlowToTheStacksOnlyWithinEachSlotsRank) {
   AdapterSlots slots(model, 2, at::kFloat, at::kCPU);
   slots.load(0, make_random_adapter(config_of(2, 4, false, {LinearModule::Q}), model, 1));
   slots.load(1, make_random_adapter(config_of(6, 4, false, {LinearModule::Q}), model, 2));
+  EXPECT_EQ(slots.max_rank(), 8);  // ranks 2 and 6, rounded up to the CUDA kernels' vector width
   slots.set_requires_grad(true);
   at::Tensor x = at::randn({3, model.hidden_size});
   at::Tensor y = at::zeros({3, 16});
