@@ -8,6 +8,7 @@
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 #include "model/weights.h"
+#include "support/gpu.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -85,7 +86,7 @@ at::Tensor logits_of(const Transformer& model, const std::vector<std::vector<int
 class ForwardGpu : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device: the forward pass on GPU is not checked on this machine";
+    MNEMO_SKIP_UNLESS_GPU(at::hasCUDA(), "no CUDA device: the forward pass on GPU is not checked on this machine");
   }
 };
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kernels/lora_ops.h"
+#include "support/gpu.h"
 
 #if MNEMO_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -30,10 +31,10 @@
 namespace mnemo {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                                                        \
-  do {                                                                                            \
-    if (!lora_cuda_kernels_available()) GTEST_SKIP() << "mnemo was built without CUDA kernels";   \
-    if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine: LoRA kernel tests skip"; \
+#define SKIP_WITHOUT_GPU()                                                                     \
+  do {                                                                                         \
+    MNEMO_SKIP_UNLESS_GPU(lora_cuda_kernels_available(), "mnemo was built without CUDA kernels"); \
+    MNEMO_SKIP_UNLESS_GPU(at::hasCUDA(), "no CUDA device on this machine: LoRA kernel tests skip"); \
   } while (0)
 
 at::Tensor ints(const std::vector<int32_t>& values) {
