@@ -7,7 +7,8 @@
 // LoRA hook at all. Two workloads:
 //   prefill: every sequence's `--prompt-tokens` prompt in one forward;
 //   decode:  one new token per sequence on top of that prefix (the step a
-//            serving engine repeats), median of `--decode-steps` steps.
+//            serving engine repeats), `--decode-steps` steps per round.
+// `--repeats` timed rounds run every configuration in turn; medians over them.
 // Prints one JSON line per (workload, adapters); bench/lora_forward/run.sh
 // pipes them to bench/write_results.py.
 #include "adapters/adapter_slots.h"
@@ -25,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <random>
 
@@ -44,14 +46,15 @@ double median(std::vector<double> values) {
 int main(int argc, char** argv) {
   CLI::App app{"Forward time with 1, 8, 32 distinct LoRA adapters in a batch vs the base model; prints JSON lines."};
   std::string model_path, dtype = "float32";
-  int batch = 32, prompt_tokens = 32, decode_steps = 8, repeats = 3, threads = 1;
+  int batch = 32, prompt_tokens = 32, decode_steps = 8, repeats = 5, threads = 1;
   int64_t rank = 16;
   std::vector<int> adapter_counts = {1, 8, 32};
   app.add_option("--model", model_path, "model directory")->required();
   app.add_option("--batch", batch, "sequences per batch")->capture_default_str();
   app.add_option("--prompt-tokens", prompt_tokens, "tokens per prompt (prefill)")->capture_default_str();
-  app.add_option("--decode-steps", decode_steps, "decode steps timed (median)")->capture_default_str();
-  app.add_option("--repeats", repeats, "timed prefills (median)")->capture_default_str();
+  app.add_option("--decode-steps", decode_steps, "decode steps timed per round")->capture_default_str();
+  app.add_option("--repeats", repeats, "timed rounds, each running every configuration once (medians)")
+      ->capture_default_str();
   app.add_option("--rank", rank, "LoRA rank of every adapter")->capture_default_str();
   app.add_option("--adapters", adapter_counts, "distinct adapter counts to run")->capture_default_str();
   app.add_option("--threads", threads, "intra-op threads (1 is steadier on a shared machine)")->capture_default_str();
@@ -78,8 +81,8 @@ int main(int argc, char** argv) {
     mnemo::ForwardBatch step;
     caches.clear();
     for (int b = 0; b < batch; ++b) {
-      caches.push_back(std::make_unique<mnemo::SequenceCache>(config, prompt_tokens + decode_steps + 1,
-                                                              model->dtype(), model->device()));
+      caches.push_back(std::make_unique<mnemo::SequenceCache>(config, prompt_tokens + decode_steps + 1, model->dtype(),
+                                                              model->device()));
       step.caches.push_back(caches.back().get());
       step.tokens.push_back(prompts[b]);
       step.adapter_slots.push_back(adapters == 0 ? -1 : b % adapters);
@@ -89,27 +92,29 @@ int main(int argc, char** argv) {
 
   std::vector<int> runs = {0};
   runs.insert(runs.end(), adapter_counts.begin(), adapter_counts.end());
-  std::vector<nlohmann::json> rows;
-  double base_prefill_ms = 0, base_decode_ms = 0;
-  for (int adapters : runs) {
-    const mnemo::LoraHook* lora = adapters == 0 ? nullptr : &slots;
-    std::vector<double> prefill_s, decode_s;
-    for (int r = 0; r < repeats + 1; ++r) {  // the first run warms up and is not counted
+  // Rounds interleave the configurations (base, 1, 8, 32 adapters), so drift
+  // in a shared machine's speed spreads over all of them rather than landing
+  // on one; each round times one prefill and the decode steps after it.
+  std::map<int, std::vector<double>> prefill_s, decode_s;
+  for (int round = 0; round < repeats + 1; ++round) {  // round 0 warms up and is not counted
+    for (int adapters : runs) {
+      const mnemo::LoraHook* lora = adapters == 0 ? nullptr : &slots;
       std::vector<std::unique_ptr<mnemo::SequenceCache>> caches;
       mnemo::ForwardBatch step = fresh_batch(caches, adapters);
       auto start = Clock::now();
       at::Tensor next = model->forward(step, lora).argmax(-1);
-      if (r > 0) prefill_s.push_back(seconds_since(start));
-      if (r != 1) continue;  // decode steps once, on the first timed prefix
-      for (int i = 0; i < decode_steps + 1; ++i) {
+      if (round > 0) prefill_s[adapters].push_back(seconds_since(start));
+      for (int i = 0; i < decode_steps; ++i) {
         for (int b = 0; b < batch; ++b) step.tokens[b] = {static_cast<int32_t>(next[b].item<int64_t>())};
         start = Clock::now();
         next = model->forward(step, lora).argmax(-1);
-        if (i > 0) decode_s.push_back(seconds_since(start));
+        if (round > 0) decode_s[adapters].push_back(seconds_since(start));
       }
     }
-    double prefill_ms = 1e3 * median(prefill_s), decode_ms = 1e3 * median(decode_s);
-    if (adapters == 0) base_prefill_ms = prefill_ms, base_decode_ms = decode_ms;
+  }
+  double base_prefill_ms = 1e3 * median(prefill_s[0]), base_decode_ms = 1e3 * median(decode_s[0]);
+  for (int adapters : runs) {
+    const double prefill_ms = 1e3 * median(prefill_s[adapters]), decode_ms = 1e3 * median(decode_s[adapters]);
     for (auto [workload, ms, base_ms, tokens] :
          {std::tuple{"prefill", prefill_ms, base_prefill_ms, batch * prompt_tokens},
           std::tuple{"decode", decode_ms, base_decode_ms, batch}}) {
