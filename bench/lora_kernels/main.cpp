@@ -3,6 +3,9 @@
 //
 //   ours        lora_shrink_out + lora_expand (BGMV kernels), plain launches
 //   ours_graph  the same two launches captured once in a CUDA graph, replayed
+//   ours_sgmv(_graph)  the segment forms (SGMV), when the distinct adapters'
+//               tokens are contiguous: 8 adapters as 8 equal segments, the
+//               prefill layout (tokens ≥ 8)
 //   gather_bmm  LibTorch: gather each token's A/B (index_select), two bmm's
 //   gather_bmm_graph  the same, graph-replayed
 //   loop        one GEMM pair per distinct adapter (index_select/index_add_),
@@ -18,6 +21,12 @@
 //
 // Writes bench/results/lora_kernels.json (device, commit, date, parameters).
 // Without a GPU (or a CUDA build) it says so and exits 0 without results.
+//
+// Ends with the targets, measured against this run's own baselines:
+// decode at hidden 4096, rank 16, 64 tokens each with its own adapter, graph
+// replay within 2x of the copy-bandwidth time of its bytes and ≥ 5x faster
+// than gather + bmm; prefill (SGMV) at 512 tokens in 8 segments against the
+// dense GEMM. Written to the JSON as "targets".
 //
 //   bench_lora_kernels [--out bench/results/lora_kernels.json] [--quick]
 #include <ATen/ATen.h>
@@ -131,13 +140,13 @@ int run(const std::string& out_path, bool quick) {
   }
   std::printf("bench_lora_kernels on %s: device-to-device copy %.0f GB/s (read + write)\n", device_name.c_str(),
               copy_gbs);
-  std::printf("%6s %6s %6s %9s %-17s %11s %9s %7s\n", "hidden", "tokens", "ranks", "adapters", "method", "us",
-              "GB/s", "of_copy");
+  std::printf("%6s %6s %6s %9s %-17s %11s %9s %7s\n", "hidden", "tokens", "ranks", "adapters", "method", "us", "GB/s",
+              "of_copy");
 
   std::vector<Row> rows;
   const std::vector<int64_t> hiddens = quick ? std::vector<int64_t>{4096} : std::vector<int64_t>{2048, 4096, 8192};
   const std::vector<int64_t> token_counts =
-      quick ? std::vector<int64_t>{1, 64} : std::vector<int64_t>{1, 8, 16, 64, 128, 256, 512};
+      quick ? std::vector<int64_t>{1, 64, 512} : std::vector<int64_t>{1, 8, 16, 64, 128, 256, 512};
   const std::vector<std::string> rank_modes{"16", "mixed"};
   const std::vector<std::string> adapter_modes{"1", "8", "64", "per-token"};
 
@@ -186,18 +195,18 @@ int run(const std::string& out_path, bool quick) {
           // distinct adapter's A and B rows up to its own rank.
           double adapter_elements = 0;
           for (int64_t i = 0; i < distinct; ++i) adapter_elements += 2.0 * rank_of[pool[i]] * hidden;
-          const double bytes = 2.0 * (tokens * hidden + 2.0 * tokens * r_max + 2.0 * tokens * hidden +
-                                      adapter_elements);
+          const double bytes =
+              2.0 * (tokens * hidden + 2.0 * tokens * r_max + 2.0 * tokens * hidden + adapter_elements);
 
           auto ours = [&] {
             mnemo::lora_shrink_out(v, x, A, ranks, token_slots);
             mnemo::lora_expand(y, v, B, ranks, scales, token_slots);
           };
           auto gather_bmm = [&] {
-            at::Tensor a = A.index_select(0, slot_index);                   // [T, r_max, in]
-            at::Tensor b = B.index_select(0, slot_index);                   // [T, out, r_max]
-            at::Tensor vt = at::bmm(a, x.unsqueeze(2));                     // [T, r_max, 1]
-            y.add_(at::bmm(b, vt).squeeze(2) * token_scales);               // [T, out]
+            at::Tensor a = A.index_select(0, slot_index);      // [T, r_max, in]
+            at::Tensor b = B.index_select(0, slot_index);      // [T, out, r_max]
+            at::Tensor vt = at::bmm(a, x.unsqueeze(2));        // [T, r_max, 1]
+            y.add_(at::bmm(b, vt).squeeze(2) * token_scales);  // [T, out]
           };
           // Token groups of the loop baseline, made once outside the timing.
           std::map<int32_t, std::vector<int64_t>> groups;
@@ -218,6 +227,18 @@ int run(const std::string& out_path, bool quick) {
             const char* name;
             double us;
           };
+          // The segment layout of the same adapters: 8 equal contiguous runs.
+          const bool segmented = adapter_mode == "8" && tokens >= 8;
+          std::vector<int32_t> starts, seg_slots;
+          for (int64_t i = 0; segmented && i <= 8; ++i) starts.push_back(static_cast<int32_t>(tokens * i / 8));
+          for (int64_t i = 0; segmented && i < 8; ++i) seg_slots.push_back(pool[i]);
+          at::Tensor d_starts = segmented ? ints(starts).to(device) : at::Tensor();
+          at::Tensor d_seg_slots = segmented ? ints(seg_slots).to(device) : at::Tensor();
+          auto ours_sgmv = [&] {
+            mnemo::lora_shrink_segments_out(v, x, A, ranks, d_starts, d_seg_slots);
+            mnemo::lora_expand_segments(y, v, B, ranks, scales, d_starts, d_seg_slots);
+          };
+
           std::vector<Method> methods = {
               {"ours", time_us(ours, iterations)},
               {"ours_graph", time_graph_us(ours, iterations)},
@@ -226,6 +247,10 @@ int run(const std::string& out_path, bool quick) {
               {"loop", time_us(loop, std::max(3, iterations / static_cast<int>(std::max<int64_t>(1, distinct / 8))))},
               {"dense", dense_us},
           };
+          if (segmented) {
+            methods.push_back({"ours_sgmv", time_us(ours_sgmv, iterations)});
+            methods.push_back({"ours_sgmv_graph", time_graph_us(ours_sgmv, iterations)});
+          }
           const std::string ranks_label = rank_mode == "16" ? "16" : "mixed";
           for (const Method& m : methods) {
             const double gbs = bytes / (m.us * 1e-6) / 1e9;
@@ -240,6 +265,43 @@ int run(const std::string& out_path, bool quick) {
     }
   }
 
+  // The targets, from this run's rows.
+  auto find = [&](int64_t hidden, int64_t tokens, const char* adapters, const char* method) -> const Row* {
+    for (const Row& r : rows)
+      if (r.hidden == hidden && r.tokens == tokens && r.ranks == "16" && r.adapters == adapters && r.method == method)
+        return &r;
+    return nullptr;
+  };
+  std::string targets = "{}";
+  const Row* decode = find(4096, 64, "per-token", "ours_graph");
+  const Row* gather = find(4096, 64, "per-token", "gather_bmm");
+  const Row* gather_graph = find(4096, 64, "per-token", "gather_bmm_graph");
+  const Row* prefill = find(4096, 512, "8", "ours_sgmv_graph");
+  const Row* prefill_dense = find(4096, 512, "8", "dense");
+  if (decode && gather && gather_graph) {
+    const double copy_time_us = decode->bytes / (copy_gbs * 1e9) * 1e6;
+    const double over_copy = decode->us / copy_time_us;
+    const double speedup = std::min(gather->us, gather_graph->us) / decode->us;
+    std::printf(
+        "\ntarget, decode (hidden 4096, rank 16, 64 tokens, 64 adapters, graph replay): %.2f us = %.2fx the "
+        "copy time of its %.0f bytes (%.2f us; target <= 2x: %s); %.1fx faster than gather+bmm (target >= "
+        "5x: %s)\n",
+        decode->us, over_copy, decode->bytes, copy_time_us, over_copy <= 2.0 ? "met" : "NOT met", speedup,
+        speedup >= 5.0 ? "met" : "NOT met");
+    char buffer[400];
+    std::snprintf(buffer, sizeof buffer,
+                  "{\"decode_us\": %.3f, \"decode_copy_time_us\": %.3f, \"decode_over_copy\": %.3f, "
+                  "\"decode_speedup_over_gather_bmm\": %.2f, \"prefill_sgmv_us\": %.3f, \"prefill_dense_us\": %.3f}",
+                  decode->us, copy_time_us, over_copy, speedup, prefill ? prefill->us : -1.0,
+                  prefill_dense ? prefill_dense->us : -1.0);
+    targets = buffer;
+  }
+  if (prefill && prefill_dense)
+    std::printf(
+        "prefill (hidden 4096, rank 16, 512 tokens in 8 segments, graph replay): %.2f us, %.1f%% of the "
+        "dense base GEMM's %.2f us\n",
+        prefill->us, 100.0 * prefill->us / prefill_dense->us, prefill_dense->us);
+
   std::ofstream out(out_path);
   if (!out) {
     std::fprintf(stderr, "bench_lora_kernels: cannot write %s (run from the repository root or pass --out)\n",
@@ -252,7 +314,7 @@ int run(const std::string& out_path, bool quick) {
   out << "  \"parameters\": {\"dtype\": \"bfloat16\", \"iterations\": " << iterations
       << ", \"layer\": \"in = out = hidden\", \"stacked_slots\": 512, \"mixed_ranks\": [8, 16, 32, 64], "
          "\"statistic\": \"best of 3 means, us per call\", \"copy_gbs\": "
-      << copy_gbs << "},\n  \"results\": [\n";
+      << copy_gbs << "},\n  \"targets\": " << targets << ",\n  \"results\": [\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     const double gbs = r.bytes / (r.us * 1e-6) / 1e9;
@@ -283,7 +345,13 @@ int main(int argc, char** argv) {
       out_path = argv[++i];
     else if (arg == "--quick")
       quick = true;
-    else {
+    else if (arg == "--help" || arg == "-h") {
+      std::cout << "usage: bench_lora_kernels [--out PATH] [--quick]\n"
+                   "The LoRA CUDA kernels against gather+bmm, a per-adapter GEMM loop, the dense GEMM and a\n"
+                   "device-to-device copy, in one run; writes JSON (default bench/results/lora_kernels.json).\n"
+                   "--quick: hidden 4096 and tokens 1/64/512 only.\n";
+      return 0;
+    } else {
       std::cerr << "usage: bench_lora_kernels [--out PATH] [--quick]\n";
       return 2;
     }
