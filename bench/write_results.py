@@ -38,8 +38,10 @@ def main():
     args = parser.parse_args()
     rows = [json.loads(line) for line in sys.stdin if line.strip()]
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip() != ""
+    # Dirty: a change to anything but the results themselves (an earlier
+    # benchmark of the same session writes there).
+    status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"]
+    dirty = subprocess.run(status, cwd=ROOT, capture_output=True, text=True).stdout.strip() != ""
     document = {
         "benchmark": args.name,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
