@@ -2,6 +2,7 @@
 // ($MNEMO_BINARY), tables and --json, and the documented exit codes.
 #include "adapters/registry.h"
 #include "model/safetensors.h"
+#include "support/reference.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -46,16 +47,11 @@ void write_adapter(const std::string& dir, const std::string& user, float fill, 
 class RegistryCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* binary = std::getenv("MNEMO_BINARY");
-    if (!binary) GTEST_SKIP() << "MNEMO_BINARY is not set (run through ctest)";
-    binary_ = binary;
-    const char* base = std::getenv("MNEMO_TEST_TMP");
-    dir_ = (fs::path(base ? base : fs::temp_directory_path().string()) /
-            ("registry_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-             std::to_string(::getpid())))
+    binary_ = testing::mnemo_binary();
+    ASSERT_FALSE(binary_.empty()) << "MNEMO_BINARY is not set: run through ctest";
+    dir_ = testing::scratch_dir("registry_cli_" +
+                                std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))
                .string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     root_ = dir_ + "/registry";
   }
   CommandResult mnemo(const std::string& args) {

@@ -7,6 +7,7 @@
 //    that the live version it sees is whole.
 #include "adapters/registry.h"
 #include "model/safetensors.h"
+#include "support/reference.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -29,14 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string scratch_dir(const std::string& name) {
-  const char* base = std::getenv("MNEMO_TEST_TMP");
-  fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) /
-                 ("registry_crash_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string scratch_dir(const std::string& name) { return testing::scratch_dir("registry_crash_" + name).string(); }
 
 // Large enough (256 KiB) that a kill often lands in the middle of a blob write.
 void write_adapter(const std::string& dir, const std::string& user, float fill) {

@@ -9,20 +9,20 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace testing {
+namespace mnemo::testing {
 
 inline bool gpu_required() {
   const char* value = std::getenv("MNEMO_REQUIRE_GPU");
   return value != nullptr && std::strcmp(value, "1") == 0;
 }
 
-}  // namespace testing
+}  // namespace mnemo::testing
 
 // Use at the top of a test body or SetUp(): `available` false skips (or fails).
 #define MNEMO_SKIP_UNLESS_GPU(available, reason)                                     \
   do {                                                                               \
     if (!(available)) {                                                              \
-      if (::testing::gpu_required()) FAIL() << "MNEMO_REQUIRE_GPU=1 but " << reason; \
+      if (::mnemo::testing::gpu_required()) FAIL() << "MNEMO_REQUIRE_GPU=1 but " << reason; \
       GTEST_SKIP() << reason;                                                        \
     }                                                                                \
   } while (0)

@@ -2,6 +2,7 @@
 // gc, verify, export/import, the change feed. Each test owns a fresh root.
 #include "adapters/registry.h"
 #include "model/safetensors.h"
+#include "support/reference.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -19,14 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string scratch_dir(const std::string& name) {
-  const char* base = std::getenv("MNEMO_TEST_TMP");
-  fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) /
-                 ("registry_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string scratch_dir(const std::string& name) { return testing::scratch_dir("registry_" + name).string(); }
 
 // A small PEFT adapter directory with Mnemo's metadata.
 void write_adapter(const std::string& dir, const std::string& user, float fill, const std::string& base = "base-A") {

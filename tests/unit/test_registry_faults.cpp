@@ -3,6 +3,7 @@
 #include "adapters/file_system.h"
 #include "adapters/registry.h"
 #include "model/safetensors.h"
+#include "support/reference.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -19,14 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using Op = FaultInjectingFileSystem::Op;
 
-std::string scratch_dir(const std::string& name) {
-  const char* base = std::getenv("MNEMO_TEST_TMP");
-  fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) /
-                 ("registry_faults_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string scratch_dir(const std::string& name) { return testing::scratch_dir("registry_faults_" + name).string(); }
 
 void write_adapter(const std::string& dir, const std::string& user, float fill, const std::string& base = "base-A") {
   fs::create_directories(dir);
