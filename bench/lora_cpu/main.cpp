@@ -25,44 +25,10 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/run_info.h"
 #include "kernels/lora_ops.h"
 
 namespace {
-
-std::string command_output(const char* command) {
-  std::string out;
-  if (FILE* pipe = popen(command, "r")) {
-    char buffer[256];
-    while (fgets(buffer, sizeof buffer, pipe)) out += buffer;
-    pclose(pipe);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown cpu";
-}
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return buffer;
-}
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
 
 // Median of repeated timings (ms); at least 3 repetitions and `min_seconds` in all.
 template <typename F>
@@ -105,7 +71,12 @@ int main(int argc, char** argv) {
       min_seconds = std::atof(argv[++i]);
     else if (arg == "--threads" && i + 1 < argc)
       at::set_num_threads(std::atoi(argv[++i]));  // 1 gives steadier numbers on a shared machine
-    else {
+    else if (arg == "--help" || arg == "-h") {
+      std::cout << "usage: bench_lora_cpu [--out PATH] [--min-seconds S] [--threads N]\n"
+                   "The CPU multi-adapter LoRA op against the dense GEMM of the same layer (fp32 and bf16,\n"
+                   "1/8/32 adapters); writes JSON (default bench/results/lora_cpu_ops.json).\n";
+      return 0;
+    } else {
       std::cerr << "usage: bench_lora_cpu [--out PATH] [--min-seconds S] [--threads N]\n";
       return 2;
     }
@@ -116,7 +87,7 @@ int main(int argc, char** argv) {
   const std::vector<int64_t> hiddens{576, 2048}, token_counts{64, 512}, adapter_counts{1, 8, 32};
   std::vector<Row> rows;
 
-  std::printf("bench_lora_cpu: %s, %d threads, rank %lld, %lld stacked slots\n", cpu_name().c_str(),
+  std::printf("bench_lora_cpu: %s, %d threads, rank %lld, %lld stacked slots\n", mnemo::bench::cpu_name().c_str(),
               at::get_num_threads(), static_cast<long long>(rank), static_cast<long long>(n_slots));
   std::printf("%-9s %7s %7s %9s %12s %12s %9s\n", "dtype", "hidden", "tokens", "adapters", "lora_ms", "dense_ms",
               "lora/gemm");
@@ -141,8 +112,8 @@ int main(int argc, char** argv) {
               time_ms([&] { mnemo::lora_apply(y, x, A, B, ranks, scales, token_slots); }, min_seconds);
           rows.push_back({c10::toString(dtype), hidden, tokens, adapters, lora_ms, dense_ms});
           std::printf("%-9s %7lld %7lld %9lld %12.3f %12.3f %9.3f\n", c10::toString(dtype),
-                      static_cast<long long>(hidden), static_cast<long long>(tokens),
-                      static_cast<long long>(adapters), lora_ms, dense_ms, lora_ms / dense_ms);
+                      static_cast<long long>(hidden), static_cast<long long>(tokens), static_cast<long long>(adapters),
+                      lora_ms, dense_ms, lora_ms / dense_ms);
         }
       }
     }
@@ -154,28 +125,25 @@ int main(int argc, char** argv) {
                  out_path.c_str());
     return 1;
   }
-  out << "{\n  \"benchmark\": \"lora_cpu_ops\",\n";
-  out << "  \"device\": \"cpu: " << json_escape(cpu_name()) << "\",\n";
-  out << "  \"threads\": " << at::get_num_threads() << ",\n";
-  out << "  \"commit\": \"" << json_escape(command_output("git rev-parse --short HEAD 2>/dev/null")) << "\",\n";
-  out << "  \"date\": \"" << utc_now() << "\",\n";
-  out << "  \"parameters\": {\"rank\": " << rank << ", \"stacked_slots\": " << n_slots
-      << ", \"layer\": \"square linear in = out = hidden\", \"op\": \"lora_apply (shrink + expand), token slots "
-         "shuffled\", \"baseline\": \"at::matmul_out(y, x, W^T)\", \"statistic\": \"median ms\", \"min_seconds\": "
-      << min_seconds << "},\n";
-  out << "  \"results\": [\n";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
-    char line[320];
-    std::snprintf(line, sizeof line,
-                  "    {\"dtype\": \"%s\", \"hidden\": %lld, \"tokens\": %lld, \"adapters\": %lld, \"lora_ms\": %.4f, "
-                  "\"dense_gemm_ms\": %.4f, \"lora_over_dense\": %.4f}%s\n",
-                  r.dtype.c_str(), static_cast<long long>(r.hidden), static_cast<long long>(r.tokens),
-                  static_cast<long long>(r.adapters), r.lora_ms, r.dense_ms, r.lora_ms / r.dense_ms,
-                  i + 1 < rows.size() ? "," : "");
-    out << line;
-  }
-  out << "  ]\n}\n";
+  nlohmann::json document = mnemo::bench::run_info("lora_cpu_ops");
+  document["parameters"] = {{"threads", at::get_num_threads()},
+                            {"rank", rank},
+                            {"stacked_slots", n_slots},
+                            {"layer", "square linear in = out = hidden"},
+                            {"op", "lora_apply (shrink + expand), token slots shuffled"},
+                            {"baseline", "at::matmul_out(y, x, W^T)"},
+                            {"statistic", "median ms"},
+                            {"min_seconds", min_seconds}};
+  document["results"] = nlohmann::json::array();
+  for (const Row& r : rows)
+    document["results"].push_back({{"dtype", r.dtype},
+                                   {"hidden", r.hidden},
+                                   {"tokens", r.tokens},
+                                   {"adapters", r.adapters},
+                                   {"lora_ms", r.lora_ms},
+                                   {"dense_gemm_ms", r.dense_ms},
+                                   {"lora_over_dense", r.lora_ms / r.dense_ms}});
+  out << document.dump(2) << "\n";
   std::printf("wrote %s\n", out_path.c_str());
   return 0;
 }

@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/run_info.h"
 #include "kernels/lora_ops.h"
 
 #if MNEMO_WITH_CUDA
@@ -54,24 +55,6 @@
 #endif
 
 namespace {
-
-std::string command_output(const char* command) {
-  std::string out;
-  if (FILE* pipe = popen(command, "r")) {
-    char buffer[256];
-    while (fgets(buffer, sizeof buffer, pipe)) out += buffer;
-    pclose(pipe);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return buffer;
-}
 
 #if MNEMO_WITH_CUDA
 
@@ -272,7 +255,7 @@ int run(const std::string& out_path, bool quick) {
         return &r;
     return nullptr;
   };
-  std::string targets = "{}";
+  nlohmann::json targets = nlohmann::json::object();
   const Row* decode = find(4096, 64, "per-token", "ours_graph");
   const Row* gather = find(4096, 64, "per-token", "gather_bmm");
   const Row* gather_graph = find(4096, 64, "per-token", "gather_bmm_graph");
@@ -288,19 +271,19 @@ int run(const std::string& out_path, bool quick) {
         "5x: %s)\n",
         decode->us, over_copy, decode->bytes, copy_time_us, over_copy <= 2.0 ? "met" : "NOT met", speedup,
         speedup >= 5.0 ? "met" : "NOT met");
-    char buffer[400];
-    std::snprintf(buffer, sizeof buffer,
-                  "{\"decode_us\": %.3f, \"decode_copy_time_us\": %.3f, \"decode_over_copy\": %.3f, "
-                  "\"decode_speedup_over_gather_bmm\": %.2f, \"prefill_sgmv_us\": %.3f, \"prefill_dense_us\": %.3f}",
-                  decode->us, copy_time_us, over_copy, speedup, prefill ? prefill->us : -1.0,
-                  prefill_dense ? prefill_dense->us : -1.0);
-    targets = buffer;
+    targets = {{"decode_us", decode->us},
+               {"decode_copy_time_us", copy_time_us},
+               {"decode_over_copy", over_copy},
+               {"decode_speedup_over_gather_bmm", speedup}};
   }
-  if (prefill && prefill_dense)
+  if (prefill && prefill_dense) {
+    targets["prefill_sgmv_us"] = prefill->us;
+    targets["prefill_dense_us"] = prefill_dense->us;
     std::printf(
         "prefill (hidden 4096, rank 16, 512 tokens in 8 segments, graph replay): %.2f us, %.1f%% of the "
         "dense base GEMM's %.2f us\n",
         prefill->us, 100.0 * prefill->us / prefill_dense->us, prefill_dense->us);
+  }
 
   std::ofstream out(out_path);
   if (!out) {
@@ -308,26 +291,27 @@ int run(const std::string& out_path, bool quick) {
                  out_path.c_str());
     return 1;
   }
-  out << "{\n  \"benchmark\": \"lora_kernels\",\n  \"device\": \"" << device_name << "\",\n";
-  out << "  \"commit\": \"" << command_output("git rev-parse --short HEAD 2>/dev/null") << "\",\n";
-  out << "  \"date\": \"" << utc_now() << "\",\n";
-  out << "  \"parameters\": {\"dtype\": \"bfloat16\", \"iterations\": " << iterations
-      << ", \"layer\": \"in = out = hidden\", \"stacked_slots\": 512, \"mixed_ranks\": [8, 16, 32, 64], "
-         "\"statistic\": \"best of 3 means, us per call\", \"copy_gbs\": "
-      << copy_gbs << "},\n  \"targets\": " << targets << ",\n  \"results\": [\n";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
+  nlohmann::json document = mnemo::bench::run_info("lora_kernels", device_name);
+  document["parameters"] = {
+      {"dtype", "bfloat16"},  {"iterations", iterations},       {"layer", "in = out = hidden"},
+      {"stacked_slots", 512}, {"mixed_ranks", {8, 16, 32, 64}}, {"statistic", "best of 3 means, us per call"},
+      {"copy_gbs", copy_gbs}};
+  document["targets"] = targets;
+  document["results"] = nlohmann::json::array();
+  for (const Row& r : rows) {
     const double gbs = r.bytes / (r.us * 1e-6) / 1e9;
-    char line[400];
-    std::snprintf(line, sizeof line,
-                  "    {\"hidden\": %lld, \"tokens\": %lld, \"ranks\": \"%s\", \"adapters\": \"%s\", \"distinct\": "
-                  "%lld, \"method\": \"%s\", \"us\": %.3f, \"min_bytes\": %.0f, \"gbs\": %.1f, \"of_copy\": %.4f}%s\n",
-                  static_cast<long long>(r.hidden), static_cast<long long>(r.tokens), r.ranks.c_str(),
-                  r.adapters.c_str(), static_cast<long long>(r.distinct), r.method.c_str(), r.us, r.bytes, gbs,
-                  gbs / copy_gbs, i + 1 < rows.size() ? "," : "");
-    out << line;
+    document["results"].push_back({{"hidden", r.hidden},
+                                   {"tokens", r.tokens},
+                                   {"ranks", r.ranks},
+                                   {"adapters", r.adapters},
+                                   {"distinct", r.distinct},
+                                   {"method", r.method},
+                                   {"us", r.us},
+                                   {"min_bytes", r.bytes},
+                                   {"gbs", gbs},
+                                   {"of_copy", gbs / copy_gbs}});
   }
-  out << "  ]\n}\n";
+  out << document.dump(2) << "\n";
   std::printf("wrote %s\n", out_path.c_str());
   return 0;
 }

@@ -8,10 +8,11 @@
 // users take seconds, not an hour of fsyncs; every timed operation runs on a
 // durable (fsyncing) handle, as in production.
 #include "adapters/registry.h"
+#include "bench/support/run_info.h"
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,10 +36,10 @@ std::string user_name(int64_t i) { return fmt::format("user-{:06d}", i); }
 void write_adapter(const std::string& dir, const std::string& user, uint32_t salt) {
   fs::create_directories(dir);
   std::ofstream(dir + "/adapter_config.json") << R"({"peft_type":"LORA","r":16,"lora_alpha":32})";
-  json header = {{"__metadata__",
-                  {{"mnemo.user", user}, {"mnemo.base_model_fingerprint", "bench-base"}, {"mnemo.metrics", "{}"}}},
-                 {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
-                  {{"dtype", "F32"}, {"shape", {16}}, {"data_offsets", {0, 64}}}}};
+  json header = {
+      {"__metadata__", {{"mnemo.user", user}, {"mnemo.base_model_fingerprint", "bench-base"}, {"mnemo.metrics", "{}"}}},
+      {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
+       {{"dtype", "F32"}, {"shape", {16}}, {"data_offsets", {0, 64}}}}};
   std::string text = header.dump();
   text.resize((text.size() + 7) / 8 * 8, ' ');
   std::ofstream out(dir + "/adapter_model.safetensors", std::ios::binary);
@@ -50,24 +51,6 @@ void write_adapter(const std::string& dir, const std::string& user, uint32_t sal
     float value = static_cast<float>(random()) / 4e9f;
     out.write(reinterpret_cast<const char*>(&value), 4);
   }
-}
-
-std::string command_output(const char* command) {
-  std::string text;
-  if (FILE* pipe = ::popen(command, "r")) {
-    char buffer[256];
-    while (fgets(buffer, sizeof buffer, pipe)) text += buffer;
-    ::pclose(pipe);
-  }
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
 }
 
 struct Timing {
@@ -88,8 +71,8 @@ Timing measure(const std::string& operation, int64_t n, Body&& body) {
   std::sort(samples.begin(), samples.end());
   double sum = 0;
   for (double s : samples) sum += s;
-  return Timing{operation, n, samples[samples.size() / 2], samples[std::min<size_t>(samples.size() - 1, samples.size() * 99 / 100)],
-                sum / static_cast<double>(n)};
+  return Timing{operation, n, samples[samples.size() / 2],
+                samples[std::min<size_t>(samples.size() - 1, samples.size() * 99 / 100)], sum / static_cast<double>(n)};
 }
 
 }  // namespace
@@ -150,9 +133,8 @@ int main(int argc, char** argv) {
   timings.push_back(measure("live-version lookup", n_lookups, [&](int64_t) {
     if (!registry->live_version(user_name(static_cast<int64_t>(random() % n_users)))) std::abort();
   }));
-  timings.push_back(measure("version lookup (row + files)", n_lookups / 4, [&](int64_t) {
-    registry->version(user_name(static_cast<int64_t>(random() % n_users)));
-  }));
+  timings.push_back(measure("version lookup (row + files)", n_lookups / 4,
+                            [&](int64_t) { registry->version(user_name(static_cast<int64_t>(random() % n_users))); }));
   timings.push_back(measure("generation poll", n_lookups, [&](int64_t) { registry->generation(); }));
   timings.push_back(measure("publish, durable (new version, live)", n_writes, [&](int64_t i) {
     std::string user = user_name(static_cast<int64_t>(random() % n_users));
@@ -160,25 +142,19 @@ int main(int argc, char** argv) {
     write_adapter(dir, user, static_cast<uint32_t>(n_users + i));
     registry->publish({dir, "", "", true});
   }));
-  timings.push_back(measure("erase, durable (user with 1-2 versions)", n_writes, [&](int64_t i) {
-    registry->erase(user_name(n_users - 1 - i));
-  }));
+  timings.push_back(measure("erase, durable (user with 1-2 versions)", n_writes,
+                            [&](int64_t i) { registry->erase(user_name(n_users - 1 - i)); }));
   fs::remove_all(staging);
 
-  std::cout << fmt::format("registry: {} users seeded in {:.1f} s (non-durable batches of {})\n", n_users, seed_s, batch);
+  std::cout << fmt::format("registry: {} users seeded in {:.1f} s (non-durable batches of {})\n", n_users, seed_s,
+                           batch);
   std::cout << fmt::format("{:<42} {:>7} {:>12} {:>12} {:>12}\n", "operation", "n", "median_us", "p99_us", "mean_us");
   for (const Timing& t : timings)
     std::cout << fmt::format("{:<42} {:>7} {:>12.1f} {:>12.1f} {:>12.1f}\n", t.operation, t.n, t.median_us, t.p99_us,
                              t.mean_us);
 
-  std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  json results = {{"benchmark", "registry"},
-                  {"device", cpu_model()},
-                  {"git_commit", command_output("git rev-parse HEAD 2>/dev/null")},
-                  {"date", date},
-                  {"parameters",
+  json results = mnemo::bench::run_info("registry");
+  results.update({{"parameters",
                    {{"users", n_users},
                     {"lookups", n_lookups},
                     {"writes", n_writes},
@@ -188,10 +164,13 @@ int main(int argc, char** argv) {
                     {"timed_durable", true},
                     {"adapter", "config + 64-byte safetensors per version"}}},
                   {"seed_seconds", seed_s},
-                  {"operations", json::array()}};
+                  {"operations", json::array()}});
   for (const Timing& t : timings)
-    results["operations"].push_back(
-        {{"operation", t.operation}, {"n", t.n}, {"median_us", t.median_us}, {"p99_us", t.p99_us}, {"mean_us", t.mean_us}});
+    results["operations"].push_back({{"operation", t.operation},
+                                     {"n", t.n},
+                                     {"median_us", t.median_us},
+                                     {"p99_us", t.p99_us},
+                                     {"mean_us", t.mean_us}});
   fs::create_directories(fs::path(out_path).parent_path().empty() ? "." : fs::path(out_path).parent_path());
   std::ofstream(out_path) << results.dump(2) << '\n';
   std::cout << "wrote " << out_path << '\n';
