@@ -4,6 +4,7 @@
 // tests/interop/test_chat_template_parity.cpp.)
 #include "model/chat_template.h"
 #include "model/error.h"
+#include "support/errors.h"
 #include "support/reference.h"
 
 #include <gmock/gmock.h>
@@ -25,14 +26,7 @@ const char* kPlainChatML =
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
     "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 TEST(ChatTemplate, SmolLM2InjectsTheDefaultSystemPromptFromItsTemplateText) {
   ChatTemplate chat = ChatTemplate::from_template_text(kSmolLM2, "<|im_start|>", "<|im_end|>", "smol");

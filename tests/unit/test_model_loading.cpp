@@ -6,6 +6,7 @@
 #include "model/model_loader.h"
 #include "model/safetensors.h"
 #include "model/transformer.h"
+#include "support/errors.h"
 #include "support/reference.h"
 
 #include <ATen/ATen.h>
@@ -58,12 +59,7 @@ fs::path write_model(const std::string& name, const nlohmann::json& config,
 }
 
 std::string load_error(const fs::path& dir) {
-  try {
-    load_transformer(dir.string(), {});
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return testing::error_of([&] { load_transformer(dir.string(), {}); });
 }
 
 TEST(ModelLoading, AWellFormedTinyModelLoadsAndRuns) {

@@ -4,6 +4,7 @@
 // fails with one error naming the file and the JSON path.
 #include "model/tokenizer.h"
 #include "model/error.h"
+#include "support/errors.h"
 #include "support/reference.h"
 
 #include <gmock/gmock.h>
@@ -70,14 +71,7 @@ json spm_json(bool byte_fallback, bool fuse_unk) {
                               {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}}};
 }
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 TEST(Tokenizer, MergesApplyByRankInBothJsonForms) {
   // a+b has rank 0 and b+c rank 1, so "abc" is [ab, c] even though bc exists.
