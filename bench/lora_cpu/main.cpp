@@ -1,149 +1,135 @@
-// bench_lora_cpu: the CPU multi-adapter LoRA op (kernels/lora_ops.h) against
-// the dense base GEMM of the same layer — what the offline/CI engine pays for
-// per-user memory on top of the base model.
+// bench_lora_cpu: whole-model forward time with many users' adapters in
+// one batch against the same batch on the base model alone, in one run.
 //
-// For a square linear (in = out = hidden, like q_proj/o_proj), rank 16, fp32 and
-// bf16: forward time of lora_apply (shrink + expand, tokens grouped by slot)
-// with 1, 8 and 32 distinct adapters (tokens assigned to adapters in shuffled
-// order, as a decode batch arrives), beside y = x·Wᵀ. Prints a table and
-// writes JSON (device, commit, date, parameters, results).
-//
-//   bench_lora_cpu [--out bench/results/lora_cpu_ops.json] [--min-seconds 0.3] [--threads N]
+// One batch of `--batch` sequences; with A distinct adapters, sequence b runs
+// with adapter b % A (A = 1, 8, 32; all rank `--rank` on all seven modules,
+// the production default) and A = 0 is the baseline: the same batch with no
+// LoRA hook at all. Two workloads:
+//   prefill: every sequence's `--prompt-tokens` prompt in one forward;
+//   decode:  one new token per sequence on top of that prefix (the step a
+//            serving engine repeats), `--decode-steps` steps per round.
+// `--repeats` timed rounds run every configuration in turn; medians over them.
+// Prints one JSON line per (workload, adapters); bench/lora_cpu/run.sh
+// pipes them to bench/write_results.py.
+#include "adapters/adapter_slots.h"
+#include "adapters/lora_adapter.h"
+#include "model/kv_cache.h"
+#include "model/model_loader.h"
+#include "model/transformer.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <fstream>
 #include <iostream>
-#include <numeric>
+#include <map>
+#include <memory>
 #include <random>
-#include <sstream>
-#include <string>
-#include <vector>
 
-#include "bench/support/run_info.h"
-#include "kernels/lora_ops.h"
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Median of repeated timings (ms); at least 3 repetitions and `min_seconds` in all.
-template <typename F>
-double time_ms(F&& body, double min_seconds) {
-  body();  // warm-up
-  std::vector<double> samples;
-  double total = 0;
-  while (samples.size() < 3 || total < min_seconds) {
-    auto start = std::chrono::steady_clock::now();
-    body();
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    samples.push_back(seconds * 1e3);
-    total += seconds;
-    if (samples.size() >= 200) break;
-  }
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-at::Tensor ints(const std::vector<int32_t>& values) {
-  return at::tensor(at::ArrayRef<int32_t>(values), at::TensorOptions().dtype(at::kInt)).clone();
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
 }
-
-struct Row {
-  std::string dtype;
-  int64_t hidden, tokens, adapters;
-  double lora_ms, dense_ms;
-};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string out_path = "bench/results/lora_cpu_ops.json";
-  double min_seconds = 0.3;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--out" && i + 1 < argc)
-      out_path = argv[++i];
-    else if (arg == "--min-seconds" && i + 1 < argc)
-      min_seconds = std::atof(argv[++i]);
-    else if (arg == "--threads" && i + 1 < argc)
-      at::set_num_threads(std::atoi(argv[++i]));  // 1 gives steadier numbers on a shared machine
-    else if (arg == "--help" || arg == "-h") {
-      std::cout << "usage: bench_lora_cpu [--out PATH] [--min-seconds S] [--threads N]\n"
-                   "The CPU multi-adapter LoRA op against the dense GEMM of the same layer (fp32 and bf16,\n"
-                   "1/8/32 adapters); writes JSON (default bench/results/lora_cpu_ops.json).\n";
-      return 0;
-    } else {
-      std::cerr << "usage: bench_lora_cpu [--out PATH] [--min-seconds S] [--threads N]\n";
-      return 2;
-    }
-  }
-  at::manual_seed(0);
-  std::mt19937 rng(0);
-  const int64_t rank = 16, n_slots = 32;
-  const std::vector<int64_t> hiddens{576, 2048}, token_counts{64, 512}, adapter_counts{1, 8, 32};
-  std::vector<Row> rows;
+  CLI::App app{"Forward time with 1, 8, 32 distinct LoRA adapters in a batch vs the base model; prints JSON lines."};
+  std::string model_path, dtype = "float32";
+  int batch = 32, prompt_tokens = 32, decode_steps = 8, repeats = 5, threads = 1;
+  int64_t rank = 16;
+  std::vector<int> adapter_counts = {1, 8, 32};
+  app.add_option("--model", model_path, "model directory")->required();
+  app.add_option("--batch", batch, "sequences per batch")->capture_default_str();
+  app.add_option("--prompt-tokens", prompt_tokens, "tokens per prompt (prefill)")->capture_default_str();
+  app.add_option("--decode-steps", decode_steps, "decode steps timed per round")->capture_default_str();
+  app.add_option("--repeats", repeats, "timed rounds, each running every configuration once (medians)")
+      ->capture_default_str();
+  app.add_option("--rank", rank, "LoRA rank of every adapter")->capture_default_str();
+  app.add_option("--adapters", adapter_counts, "distinct adapter counts to run")->capture_default_str();
+  app.add_option("--threads", threads, "intra-op threads (1 is steadier on a shared machine)")->capture_default_str();
+  app.add_option("--dtype", dtype, "float32 or bfloat16")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  at::set_num_threads(threads);
 
-  std::printf("bench_lora_cpu: %s, %d threads, rank %lld, %lld stacked slots\n", mnemo::bench::cpu_name().c_str(),
-              at::get_num_threads(), static_cast<long long>(rank), static_cast<long long>(n_slots));
-  std::printf("%-9s %7s %7s %9s %12s %12s %9s\n", "dtype", "hidden", "tokens", "adapters", "lora_ms", "dense_ms",
-              "lora/gemm");
-  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-    auto options = at::TensorOptions().dtype(dtype);
-    for (int64_t hidden : hiddens) {
-      at::Tensor W = (at::randn({hidden, hidden}) / std::sqrt(static_cast<double>(hidden))).to(options);
-      at::Tensor A = (at::randn({n_slots, rank, hidden}) / std::sqrt(static_cast<double>(hidden))).to(options);
-      at::Tensor B = (at::randn({n_slots, hidden, rank}) * 0.01).to(options);
-      at::Tensor ranks = at::full({n_slots}, rank, at::TensorOptions().dtype(at::kInt));
-      at::Tensor scales = at::full({n_slots}, 2.0f, at::TensorOptions().dtype(at::kFloat));
-      for (int64_t tokens : token_counts) {
-        at::Tensor x = at::randn({tokens, hidden}).to(options);
-        at::Tensor y = at::zeros({tokens, hidden}, options);
-        const double dense_ms = time_ms([&] { at::matmul_out(y, x, W.t()); }, min_seconds);
-        for (int64_t adapters : adapter_counts) {
-          std::vector<int32_t> slots(static_cast<size_t>(tokens));
-          for (int64_t t = 0; t < tokens; ++t) slots[t] = static_cast<int32_t>(t % adapters);
-          std::shuffle(slots.begin(), slots.end(), rng);
-          at::Tensor token_slots = ints(slots);
-          const double lora_ms =
-              time_ms([&] { mnemo::lora_apply(y, x, A, B, ranks, scales, token_slots); }, min_seconds);
-          rows.push_back({c10::toString(dtype), hidden, tokens, adapters, lora_ms, dense_ms});
-          std::printf("%-9s %7lld %7lld %9lld %12.3f %12.3f %9.3f\n", c10::toString(dtype),
-                      static_cast<long long>(hidden), static_cast<long long>(tokens), static_cast<long long>(adapters),
-                      lora_ms, dense_ms, lora_ms / dense_ms);
-        }
+  c10::InferenceMode inference_mode;
+  auto model = mnemo::load_transformer(model_path, {.dtype = dtype, .device = "cpu"});
+  const mnemo::ModelConfig& config = model->config();
+  std::mt19937 rng(0);
+  std::uniform_int_distribution<int32_t> token(3, static_cast<int32_t>(config.vocab_size) - 1);
+  std::vector<std::vector<int32_t>> prompts(batch, std::vector<int32_t>(prompt_tokens));
+  for (auto& prompt : prompts)
+    for (auto& id : prompt) id = token(rng);
+
+  int max_adapters = *std::max_element(adapter_counts.begin(), adapter_counts.end());
+  mnemo::AdapterSlots slots(config, max_adapters, model->dtype(), model->device());
+  mnemo::LoraConfig lora_config;
+  lora_config.rank = rank;
+  for (int a = 0; a < max_adapters; ++a) slots.load(a, mnemo::make_random_adapter(lora_config, config, a, 0.02));
+
+  auto fresh_batch = [&](std::vector<std::unique_ptr<mnemo::SequenceCache>>& caches, int adapters) {
+    mnemo::ForwardBatch step;
+    caches.clear();
+    for (int b = 0; b < batch; ++b) {
+      caches.push_back(std::make_unique<mnemo::SequenceCache>(config, prompt_tokens + decode_steps + 1, model->dtype(),
+                                                              model->device()));
+      step.caches.push_back(caches.back().get());
+      step.tokens.push_back(prompts[b]);
+      step.adapter_slots.push_back(adapters == 0 ? -1 : b % adapters);
+    }
+    return step;
+  };
+
+  std::vector<int> runs = {0};
+  runs.insert(runs.end(), adapter_counts.begin(), adapter_counts.end());
+  // Rounds interleave the configurations (base, 1, 8, 32 adapters), so drift
+  // in a shared machine's speed spreads over all of them rather than landing
+  // on one; each round times one prefill and the decode steps after it.
+  std::map<int, std::vector<double>> prefill_s, decode_s;
+  for (int round = 0; round < repeats + 1; ++round) {  // round 0 warms up and is not counted
+    for (int adapters : runs) {
+      const mnemo::LoraHook* lora = adapters == 0 ? nullptr : &slots;
+      std::vector<std::unique_ptr<mnemo::SequenceCache>> caches;
+      mnemo::ForwardBatch step = fresh_batch(caches, adapters);
+      auto start = Clock::now();
+      at::Tensor next = model->forward(step, lora).argmax(-1);
+      if (round > 0) prefill_s[adapters].push_back(seconds_since(start));
+      for (int i = 0; i < decode_steps; ++i) {
+        for (int b = 0; b < batch; ++b) step.tokens[b] = {static_cast<int32_t>(next[b].item<int64_t>())};
+        start = Clock::now();
+        next = model->forward(step, lora).argmax(-1);
+        if (round > 0) decode_s[adapters].push_back(seconds_since(start));
       }
     }
   }
-
-  std::ofstream out(out_path);
-  if (!out) {
-    std::fprintf(stderr, "bench_lora_cpu: cannot write %s (run from the repository root or pass --out)\n",
-                 out_path.c_str());
-    return 1;
+  double base_prefill_ms = 1e3 * median(prefill_s[0]), base_decode_ms = 1e3 * median(decode_s[0]);
+  for (int adapters : runs) {
+    const double prefill_ms = 1e3 * median(prefill_s[adapters]), decode_ms = 1e3 * median(decode_s[adapters]);
+    for (auto [workload, ms, base_ms, tokens] :
+         {std::tuple{"prefill", prefill_ms, base_prefill_ms, batch * prompt_tokens},
+          std::tuple{"decode", decode_ms, base_decode_ms, batch}}) {
+      nlohmann::json row = {{"workload", workload},
+                            {"adapters", adapters},
+                            {"batch", batch},
+                            {"tokens", tokens},
+                            {"rank", adapters == 0 ? 0 : rank},
+                            {"ms", ms},
+                            {"tokens_per_s", tokens / (ms / 1e3)},
+                            {"over_base", ms / base_ms},
+                            {"threads", at::get_num_threads()},
+                            {"dtype", dtype}};
+      std::cout << row.dump() << std::endl;
+    }
   }
-  nlohmann::json document = mnemo::bench::run_info("lora_cpu_ops");
-  document["parameters"] = {{"threads", at::get_num_threads()},
-                            {"rank", rank},
-                            {"stacked_slots", n_slots},
-                            {"layer", "square linear in = out = hidden"},
-                            {"op", "lora_apply (shrink + expand), token slots shuffled"},
-                            {"baseline", "at::matmul_out(y, x, W^T)"},
-                            {"statistic", "median ms"},
-                            {"min_seconds", min_seconds}};
-  document["results"] = nlohmann::json::array();
-  for (const Row& r : rows)
-    document["results"].push_back({{"dtype", r.dtype},
-                                   {"hidden", r.hidden},
-                                   {"tokens", r.tokens},
-                                   {"adapters", r.adapters},
-                                   {"lora_ms", r.lora_ms},
-                                   {"dense_gemm_ms", r.dense_ms},
-                                   {"lora_over_dense", r.lora_ms / r.dense_ms}});
-  out << document.dump(2) << "\n";
-  std::printf("wrote %s\n", out_path.c_str());
   return 0;
 }
