@@ -64,6 +64,7 @@ void run_generate(const GenerateOptions& options, const AdapterLoader& adapter_l
       },
       lora.get());
   std::fputc('\n', stdout);
+  std::fflush(stdout);  // the completion's line ends before the stats line on stderr
   auto done = std::chrono::steady_clock::now();
   const GenerationResult& result = results.at(0);
   double seconds = std::chrono::duration<double>(done - loaded).count();
