@@ -4,6 +4,7 @@ parameters, writes bench/results/<name>.json and prints a table."""
 import argparse
 import datetime
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -26,7 +27,6 @@ def device_description():
                 break
     except OSError:
         pass
-    import os
     return {"cpu": cpu, "cpu_cores": os.cpu_count(), "gpu": gpu or None}
 
 
@@ -37,11 +37,14 @@ def main():
     parser.add_argument("--columns", default="", help="comma-separated fields for the printed table")
     args = parser.parse_args()
     rows = [json.loads(line) for line in sys.stdin if line.strip()]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    # Dirty: a change to anything but the results themselves (an earlier
-    # benchmark of the same session writes there).
+    # MNEMO_COMMIT when set (a copy of the tree without .git, e.g. on the GPU
+    # machine), else HEAD. Dirty: a change to anything but the results
+    # themselves (an earlier benchmark of the same session writes there).
+    commit = os.environ.get("MNEMO_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"]
-    dirty = subprocess.run(status, cwd=ROOT, capture_output=True, text=True).stdout.strip() != ""
+    dirty = not os.environ.get("MNEMO_COMMIT") and subprocess.run(
+        status, cwd=ROOT, capture_output=True, text=True).stdout.strip() != ""
     document = {
         "benchmark": args.name,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -5,13 +5,21 @@
 #
 #   scripts/gpu_build.sh prepare   # on the build machine (reaches Debian and PyPI):
 #                                  # .deb files and wheels into .deps/gpu/
-#   scripts/gpu_build.sh [ctest args]
+#   scripts/gpu_build.sh [--sanitize] [--bench] [ctest args]
 #                                  # on the GPU machine, with .deps/gpu carried:
 #                                  # unpack into build-gpu/deps (never into /),
-#                                  # configure, build, run the reference fixture
-#                                  # and the `gpu` tests (default: -L gpu)
+#                                  # configure, build, run the `gpu` tests
+#                                  # (default ctest args: -L gpu; a gpu test that
+#                                  # skips itself fails here);
+#                                  # --sanitize: the LoRA kernel tests under
+#                                  # compute-sanitizer memcheck, racecheck, synccheck;
+#                                  # --bench: bench_lora_kernels and bench/forward on
+#                                  # cuda (bf16) against transformers on cuda.
+# Results (bench/results/*.json, logs) are copied to $OUT when it is set. The
+# copy of the tree there may have no .git: pass MNEMO_COMMIT=<hash> so the
+# results name the commit they measured.
 #
-# With the device tool: run(command="scripts/gpu_build.sh", carry=[".deps"]).
+# With the device tool: run(command="scripts/gpu_build.sh --sanitize --bench", carry=[".deps"]).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -29,6 +37,15 @@ if [ "${1:-}" = prepare ]; then
   du -sh "$deps"
   exit 0
 fi
+
+sanitize="" bench=""
+while (($#)); do
+  case $1 in
+    --sanitize) sanitize=1; shift ;;
+    --bench) bench=1; shift ;;
+    *) break ;;
+  esac
+done
 
 [ -d "$deps/debs" ] || { echo "gpu_build: $deps missing: run 'scripts/gpu_build.sh prepare' here and carry .deps" >&2; exit 1; }
 build_dir=build-gpu
@@ -50,8 +67,37 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMNEMO_PY
 cmake --build "$build_dir" -j"$(nproc)"
 # Here a gpu test that skips itself (no device visible, no CUDA build) fails.
 export MNEMO_REQUIRE_GPU=1
+status=0
 if (($#)); then
-  ctest --test-dir "$build_dir" --output-on-failure "$@"
+  ctest --test-dir "$build_dir" --output-on-failure "$@" || status=1
 else
-  ctest --test-dir "$build_dir" --output-on-failure -L gpu
+  ctest --test-dir "$build_dir" --output-on-failure -L gpu || status=1
 fi
+
+if [ -n "$sanitize" ]; then
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  # The >2^31-element test allocates 8 GiB; under the sanitizer it only costs time.
+  for tool in memcheck racecheck synccheck; do
+    echo "gpu_build: compute-sanitizer --tool $tool test_lora_kernels_gpu" >&2
+    "$sanitizer" --tool "$tool" --error-exitcode 1 "$build_dir/tests/test_lora_kernels_gpu" \
+      --gtest_filter=-*PastTwoToThe31* 2>&1 | tee "$build_dir/sanitize_$tool.log" | tail -5 || status=1
+  done
+fi
+
+if [ -n "$bench" ]; then
+  "$build_dir/bench/bench_lora_kernels" --out bench/results/lora_kernels.json || status=1
+  for dtype in bfloat16 float32; do
+    MNEMO_SKIP_SETUP=1 MNEMO_BUILD_DIR=$build_dir MNEMO_PYTHON=$python \
+      bench/forward/run.sh --device cuda --dtype "$dtype" || status=1
+    # run.sh names the file after model and device; keep both dtypes.
+    mv bench/results/forward_llama_512x8_cuda.json "bench/results/forward_llama_512x8_cuda_$dtype.json" 2>/dev/null ||
+      true
+  done
+fi
+
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$OUT/results"
+  cp bench/results/*.json "$OUT/results/" 2>/dev/null || true
+  cp "$build_dir"/sanitize_*.log "$build_dir/Testing/Temporary/LastTest.log" "$OUT/" 2>/dev/null || true
+fi
+exit $status

@@ -20,15 +20,20 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-scripts/setup.sh
-scripts/build.sh bench_forward mnemo >/dev/null
+# MNEMO_SKIP_SETUP=1 with MNEMO_BUILD_DIR and MNEMO_PYTHON: use a build and a
+# Python made elsewhere (scripts/gpu_build.sh on the GPU machine, offline).
 build_dir=${MNEMO_BUILD_DIR:-build}
+python=${MNEMO_PYTHON:-.venv/bin/python}
+if [ -z "${MNEMO_SKIP_SETUP:-}" ]; then
+  scripts/setup.sh
+  scripts/build.sh bench_forward mnemo >/dev/null
+fi
 if [ "$model" = default ]; then
   model=$build_dir/bench_models/smollm2_135m
-  [ -f "$model/config.json" ] || MNEMO_PYTHON=$root/.venv/bin/python "$build_dir/mnemo" model convert default "$model"
+  [ -f "$model/config.json" ] || MNEMO_PYTHON=$python "$build_dir/mnemo" model convert default "$model"
 elif [ -z "$model" ]; then
   model=$build_dir/bench_models/llama_512x8
-  [ -f "$model/config.json" ] || .venv/bin/python bench/forward/make_bench_model.py --out "$model"
+  [ -f "$model/config.json" ] || "$python" bench/forward/make_bench_model.py --out "$model"
 fi
 name=$(basename "$model")
 results=()
@@ -36,12 +41,10 @@ for batch in 1 8; do
   echo "bench/forward: $name batch $batch: mnemo" >&2
   results+=("$("$build_dir/bench/bench_forward" --model "$model" --batch $batch --prompt-tokens $prompt \
                --decode-tokens $decode --dtype $dtype --device $device)")
-  if [ "$device" = cpu ]; then
-    echo "bench/forward: $name batch $batch: transformers" >&2
-    results+=("$(.venv/bin/python bench/forward/transformers_forward.py --model "$model" --batch $batch \
-                 --prompt-tokens $prompt --decode-tokens $decode --dtype $dtype)")
-  fi
+  echo "bench/forward: $name batch $batch: transformers" >&2
+  results+=("$("$python" bench/forward/transformers_forward.py --model "$model" --batch $batch \
+               --prompt-tokens $prompt --decode-tokens $decode --dtype $dtype --device $device)")
 done
-printf '%s\n' "${results[@]}" | .venv/bin/python bench/write_results.py --name "forward_${name}_${device}" \
+printf '%s\n' "${results[@]}" | "$python" bench/write_results.py --name "forward_${name}_${device}" \
   --param model="$model" --param dtype=$dtype --param prompt_tokens=$prompt --param decode_tokens=$decode \
   --columns implementation,batch,prefill_tokens_per_s,decode_tokens_per_s

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <string>
@@ -41,7 +42,10 @@ inline std::string utc_now() {
   return buffer;
 }
 
+// MNEMO_COMMIT when set (a copy of the tree without .git, e.g. on the GPU
+// machine), else HEAD of the checkout.
 inline std::string git_commit() {
+  if (const char* given = std::getenv("MNEMO_COMMIT"); given != nullptr && *given != '\0') return given;
   std::string commit = command_output("git rev-parse HEAD 2>/dev/null");
   if (!command_output("git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null").empty())
     commit += "-dirty";
