@@ -60,7 +60,7 @@ BaseModel open_gguf_model(const std::string& path, const LoadOptions& options,
                                                            tokenizer_config.value("eos_token", ""), path,
                                                            chat_template_override);
   }
-  ModelWeights weights = load_weights(gguf.config, gguf.tensors, parse_dtype(options.dtype),
+  ModelWeights weights = load_weights(gguf.config, gguf.tensors, TensorStorage::Owned, parse_dtype(options.dtype),
                                       parse_device(options.device), path);
   gguf.tensors.clear();
   model.transformer = std::make_shared<Transformer>(std::move(gguf.config), std::move(weights));

@@ -40,14 +40,14 @@ std::shared_ptr<Transformer> load_transformer(const std::string& path, const Loa
   if (!fs::exists(path)) fail("{}: no such model file or directory", path);
   if (is_gguf_path(path)) {
     GgufModel gguf = load_gguf_model(path, dtype);
-    ModelWeights weights = load_weights(gguf.config, gguf.tensors, dtype, device, path);
+    ModelWeights weights = load_weights(gguf.config, gguf.tensors, TensorStorage::Owned, dtype, device, path);
     return std::make_shared<Transformer>(std::move(gguf.config), std::move(weights));
   }
   if (!fs::is_directory(path))
     fail("{}: not a model (a Hugging Face directory with config.json, or a .gguf file)", path);
   ModelConfig config = load_model_config((fs::path(path) / "config.json").string());
   auto tensors = load_safetensors_dir(path);
-  ModelWeights weights = load_weights(config, tensors, dtype, device, path);
+  ModelWeights weights = load_weights(config, tensors, TensorStorage::FileViews, dtype, device, path);
   return std::make_shared<Transformer>(std::move(config), std::move(weights));
 }
 

@@ -28,14 +28,22 @@ struct ModelWeights {
   at::Tensor lm_head;     // [vocab, hidden]; the embedding itself when tied
 };
 
+// How a checkpoint's tensors hold their bytes: as views of a memory-mapped
+// file (safetensors), or in memory of their own (GGUF, dequantized at load;
+// tensors made in memory).
+enum class TensorStorage { FileViews, Owned };
+
 // Takes the named tensors of a checkpoint (Hugging Face names), checks that
 // every tensor the config calls for is there with the right shape and a
-// floating dtype, and converts them to `dtype` on `device`. Throws
+// floating dtype, and converts them to `dtype` on `device`. The weights never
+// view a file: a FileViews tensor that needs no conversion is copied (see
+// weights.cpp for why). Throws
 // mnemo::Error naming `source` and the tensor for a missing tensor, a wrong
 // shape or dtype, or an unexpected tensor that would be silently ignored
 // (for example the bias of a model whose config says it has none).
 ModelWeights load_weights(const ModelConfig& config, const std::map<std::string, at::Tensor>& tensors,
-                          at::ScalarType dtype, at::Device device, const std::string& source);
+                          TensorStorage storage, at::ScalarType dtype, at::Device device,
+                          const std::string& source);
 
 // The reverse: Hugging Face names for every tensor (for `mnemo model convert`).
 std::map<std::string, at::Tensor> named_weights(const ModelConfig& config, const ModelWeights& weights);

@@ -60,7 +60,8 @@ std::map<std::string, at::Tensor> random_weights(const ModelConfig& c) {
 
 std::unique_ptr<Transformer> make_model(at::ScalarType dtype, at::Device device) {
   ModelConfig c = config();
-  return std::make_unique<Transformer>(c, load_weights(c, random_weights(c), dtype, device, c.source));
+  return std::make_unique<Transformer>(
+      c, load_weights(c, random_weights(c), TensorStorage::Owned, dtype, device, c.source));
 }
 
 std::vector<std::vector<int32_t>> prompts() {

@@ -73,6 +73,30 @@ TEST(ModelLoading, AWellFormedTinyModelLoadsAndRuns) {
   EXPECT_TRUE(at::isfinite(logits).all().item<bool>());
 }
 
+// Safetensors reads are zero-copy, but a loaded model owns its weights: a
+// checkpoint rewritten in place (same inode, so a private mapping would see
+// the new bytes) or truncated while a model runs changes nothing.
+TEST(ModelLoading, ALoadedModelDoesNotChangeWhenItsFileIsRewrittenOrTruncated) {
+  fs::path dir = write_model("rewritten", tiny_config(), tiny_weights());
+  auto model = load_transformer(dir.string(), {});
+  auto logits = [&] {
+    SequenceCache cache(model->config(), 8, at::kFloat, at::kCPU);
+    return model->forward({.tokens = {{1, 2, 3}}, .caches = {&cache}});
+  };
+  const at::Tensor before = logits();
+  const fs::path file = dir / "model.safetensors";
+  const auto size = fs::file_size(file);
+  {
+    std::fstream out(file, std::ios::in | std::ios::out | std::ios::binary);  // in place, no truncation
+    out.seekp(static_cast<std::streamoff>(size / 2));
+    const std::string zeros(size - size / 2, '\0');
+    out.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+  }
+  EXPECT_TRUE(logits().equal(before)) << "rewritten in place";
+  fs::resize_file(file, 16);
+  EXPECT_TRUE(logits().equal(before)) << "truncated";
+}
+
 TEST(ModelLoading, MissingTensorIsNamed) {
   auto weights = tiny_weights();
   weights.erase("model.layers.0.mlp.up_proj.weight");
