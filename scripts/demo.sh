@@ -4,7 +4,9 @@
 # sample chat, streaming the answer. When the trainer and server exist this
 # becomes: train two users' adapters from sample logs, serve, and show each
 # user getting their own memory back.
+# Usage: scripts/demo.sh
 set -euo pipefail
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 scripts/setup.sh

@@ -14,13 +14,15 @@
 #                                  # --sanitize: the LoRA kernel tests under
 #                                  # compute-sanitizer memcheck, racecheck, synccheck;
 #                                  # --bench: bench_lora_kernels and bench/forward on
-#                                  # cuda (bf16) against transformers on cuda.
+#                                  # cuda (bf16, fp32) against transformers on cuda.
 # Results (bench/results/*.json, logs) are copied to $OUT when it is set. The
 # copy of the tree there may have no .git: pass MNEMO_COMMIT=<hash> so the
 # results name the commit they measured.
 #
-# With the device tool: run(command="scripts/gpu_build.sh --sanitize --bench", carry=[".deps"]).
+# With the device tool:
+#   run(command="MNEMO_COMMIT=<hash> scripts/gpu_build.sh --sanitize --bench", carry=[".deps"])
 set -euo pipefail
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 deps=.deps/gpu

@@ -3,7 +3,9 @@
 # Debian packages with apt-get, and torch==2.11.0 plus the Python reference
 # libraries (scripts/requirements.txt) into the project venv .venv/.
 # A second run checks and returns in seconds.
+# Usage: scripts/setup.sh
 set -euo pipefail
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 

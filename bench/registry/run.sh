@@ -2,6 +2,7 @@
 # Runs bench_registry at 100,000 users and writes bench/results/registry.json.
 # Usage: bench/registry/run.sh [build-dir] [extra bench_registry flags…]
 set -euo pipefail
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,/^set -euo pipefail/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; }
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 shift || true
