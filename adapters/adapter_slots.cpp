@@ -2,13 +2,13 @@
 // the LoraHook that applies them with the multi-adapter ops.
 #include "adapters/adapter_slots.h"
 
+#include "kernels/lora_ops.h"
+#include "model/error.h"
+
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
-
-#include "kernels/lora_ops.h"
-#include "model/error.h"
 
 namespace mnemo {
 

@@ -22,15 +22,15 @@
 // Thread safety: none. load/unload must not run concurrently with apply.
 #pragma once
 
+#include "adapters/lora_adapter.h"
+#include "model/config.h"
+#include "model/transformer.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <array>
 #include <cstdint>
 #include <vector>
-
-#include "adapters/lora_adapter.h"
-#include "model/config.h"
-#include "model/transformer.h"
 
 namespace mnemo {
 

@@ -1,12 +1,12 @@
 #include "model/transformer.h"
 
+#include "model/error.h"
+#include "model/kv_cache.h"
+
 #include <ATen/ATen.h>
 
 #include <cmath>
 #include <numbers>
-
-#include "model/error.h"
-#include "model/kv_cache.h"
 
 namespace mnemo {
 namespace {

@@ -6,13 +6,13 @@
 // over its own KV cache.
 #pragma once
 
+#include "model/config.h"
+#include "model/weights.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <vector>
-
-#include "model/config.h"
-#include "model/weights.h"
 
 namespace mnemo {
 

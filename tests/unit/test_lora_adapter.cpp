@@ -2,14 +2,6 @@
 // a written adapter reads back identical (tensors, config, __metadata__);
 // malformed or unsupported adapters fail with an error that names the file
 // and the field or tensor; the slots hook computes y + s·(x·Aᵀ)·Bᵀ per token.
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
-#include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-
 #include "adapters/adapter_slots.h"
 #include "adapters/lora_adapter.h"
 #include "model/config.h"
@@ -17,6 +9,14 @@
 #include "model/safetensors.h"
 #include "support/errors.h"
 #include "support/reference.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
 
 namespace mnemo {
 namespace {
