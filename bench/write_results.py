@@ -37,6 +37,8 @@ def main():
     parser.add_argument("--columns", default="", help="comma-separated fields for the printed table")
     args = parser.parse_args()
     rows = [json.loads(line) for line in sys.stdin if line.strip()]
+    if not rows:
+        sys.exit(f"write_results: no result rows on stdin for {args.name}; nothing written")
     # MNEMO_COMMIT when set (a copy of the tree without .git, e.g. on the GPU
     # machine), else HEAD. Dirty: a change to anything but the results
     # themselves (an earlier benchmark of the same session writes there).

@@ -390,6 +390,7 @@ const char* expand(const ExpandArgs& args, cudaStream_t stream) {
 const char* launch_lora_shrink(const ShrinkArgs& args, void* stream) {
   if (args.n_tokens == 0 || args.r_max == 0) return nullptr;
   if (args.r_max > kMaxRank) return "lora shrink: r_max exceeds 64";
+  if (args.map.n_slots <= 0) return "lora shrink: SlotMap.n_slots not set (every slot would read as none)";
   auto s = static_cast<cudaStream_t>(stream);
   return args.type == ElementType::Float16 ? shrink<__half>(args, s) : shrink<__nv_bfloat16>(args, s);
 }
@@ -397,6 +398,7 @@ const char* launch_lora_shrink(const ShrinkArgs& args, void* stream) {
 const char* launch_lora_expand(const ExpandArgs& args, void* stream) {
   if (args.n_tokens == 0 || args.r_max == 0 || args.out_features == 0) return nullptr;
   if (args.r_max > kMaxRank) return "lora expand: r_max exceeds 64";
+  if (args.map.n_slots <= 0) return "lora expand: SlotMap.n_slots not set (every slot would read as none)";
   auto s = static_cast<cudaStream_t>(stream);
   return args.type == ElementType::Float16 ? expand<__half>(args, s) : expand<__nv_bfloat16>(args, s);
 }

@@ -5,19 +5,19 @@
 #
 #   scripts/gpu_build.sh prepare   # on the build machine (reaches Debian and PyPI):
 #                                  # .deb files and wheels into .deps/gpu/
-#   scripts/gpu_build.sh [--sanitize] [--bench] [ctest args]
+#   scripts/gpu_build.sh [--no-tests] [--sanitize] [--bench] [ctest args]
 #                                  # on the GPU machine, with .deps/gpu carried:
 #                                  # unpack into build-gpu/deps (never into /),
 #                                  # configure, build, run the `gpu` tests
 #                                  # (default ctest args: -L gpu; a gpu test that
-#                                  # skips itself fails here);
+#                                  # skips itself fails here; --no-tests: none);
 #                                  # --sanitize: the LoRA kernel tests under
 #                                  # compute-sanitizer memcheck, racecheck, synccheck;
 #                                  # --bench: bench_lora_kernels and bench/forward on
 #                                  # cuda (bf16, fp32) against transformers on cuda.
 # Results (bench/results/*.json, logs) are copied to $OUT when it is set. The
-# copy of the tree there may have no .git: pass MNEMO_COMMIT=<hash> so the
-# results name the commit they measured.
+# copy of the tree there may have no .git: pass MNEMO_COMMIT=<hash> (with
+# "-dirty" appended for uncommitted changes) so the results name what they measured.
 #
 # With the device tool:
 #   run(command="MNEMO_COMMIT=<hash> scripts/gpu_build.sh --sanitize --bench", carry=[".deps"])
@@ -40,11 +40,12 @@ if [ "${1:-}" = prepare ]; then
   exit 0
 fi
 
-sanitize="" bench=""
+sanitize="" bench="" no_tests=""
 while (($#)); do
   case $1 in
     --sanitize) sanitize=1; shift ;;
     --bench) bench=1; shift ;;
+    --no-tests) no_tests=1; shift ;;
     *) break ;;
   esac
 done
@@ -70,7 +71,9 @@ cmake --build "$build_dir" -j"$(nproc)"
 # Here a gpu test that skips itself (no device visible, no CUDA build) fails.
 export MNEMO_REQUIRE_GPU=1
 status=0
-if (($#)); then
+if [ -n "$no_tests" ]; then
+  :
+elif (($#)); then
   ctest --test-dir "$build_dir" --output-on-failure "$@" || status=1
 else
   ctest --test-dir "$build_dir" --output-on-failure -L gpu || status=1
@@ -78,6 +81,7 @@ fi
 
 if [ -n "$sanitize" ]; then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  rm -f "$build_dir"/sanitize_*.log
   # The >2^31-element test allocates 8 GiB; under the sanitizer it only costs time.
   for tool in memcheck racecheck synccheck; do
     echo "gpu_build: compute-sanitizer --tool $tool test_lora_kernels_gpu" >&2
@@ -91,9 +95,6 @@ if [ -n "$bench" ]; then
   for dtype in bfloat16 float32; do
     MNEMO_SKIP_SETUP=1 MNEMO_BUILD_DIR=$build_dir MNEMO_PYTHON=$python \
       bench/forward/run.sh --device cuda --dtype "$dtype" || status=1
-    # run.sh names the file after model and device; keep both dtypes.
-    mv bench/results/forward_llama_512x8_cuda.json "bench/results/forward_llama_512x8_cuda_$dtype.json" 2>/dev/null ||
-      true
   done
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prefill and decode tokens/s of mnemo against transformers on the same
 # model, same machine, same run, batch 1 and 8; writes
-# bench/results/forward_<device>.json and prints a table.
+# bench/results/forward_<model>_<device>[_<dtype> unless float32].json and
+# prints a table.
 # Usage: bench/forward/run.sh [--model DIR|default] [--device cpu|cuda] [--dtype float32|bfloat16] [--rounds N]
 # --model default converts the default model (SmolLM2-135M-Instruct GGUF) to
 # a Hugging Face directory first, so both sides run the same dequantized weights.
@@ -39,15 +40,23 @@ elif [ -z "$model" ]; then
   [ -f "$model/config.json" ] || "$python" bench/forward/make_bench_model.py --out "$model"
 fi
 name=$(basename "$model")
-results=()
+suffix="" results=() failed=0
+[ "$dtype" = float32 ] || suffix="_$dtype"
 for ((round = 1; round <= rounds; round++)); do
   for batch in 1 8; do
     echo "bench/forward: $name round $round/$rounds batch $batch: mnemo" >&2
     results+=("$("$build_dir/bench/bench_forward" --model "$model" --batch $batch --prompt-tokens $prompt \
                  --decode-tokens $decode --dtype $dtype --device $device)")
     echo "bench/forward: $name round $round/$rounds batch $batch: transformers" >&2
-    results+=("$("$python" bench/forward/transformers_forward.py --model "$model" --batch $batch \
-                 --prompt-tokens $prompt --decode-tokens $decode --dtype $dtype --device $device 2>/dev/null)")
+    # Its loading chatter goes to a log; a failure says where and keeps mnemo's rows.
+    log=$build_dir/bench_forward_transformers.log
+    if row=$("$python" bench/forward/transformers_forward.py --model "$model" --batch $batch \
+               --prompt-tokens $prompt --decode-tokens $decode --dtype $dtype --device $device 2>"$log"); then
+      results+=("$row")
+    else
+      echo "bench/forward: transformers failed (see $log)" >&2
+      failed=1
+    fi
   done
 done
 # One row per (implementation, batch): the best prefill and the best decode
@@ -67,7 +76,8 @@ for line in sys.stdin:
         kept[phase + "_tokens_per_s"] = tokens / kept[phase + "_s"]
 for key in sorted(best, key=lambda k: (k[1], k[0])):
     print(json.dumps(best[key]))
-' | "$python" bench/write_results.py --name "forward_${name}_${device}" \
+' | "$python" bench/write_results.py --name "forward_${name}_${device}${suffix}" \
   --param model="$model" --param dtype=$dtype --param prompt_tokens=$prompt --param decode_tokens=$decode \
   --param rounds=$rounds --param statistic="best over rounds x 3 repeats, implementations interleaved" \
   --columns implementation,batch,prefill_tokens_per_s,decode_tokens_per_s
+exit $failed

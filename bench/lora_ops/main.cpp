@@ -9,24 +9,22 @@
 // writes JSON (device, commit, date, parameters, results).
 //
 //   bench_lora_ops [--out bench/results/lora_ops_cpu.json] [--min-seconds 0.3] [--threads N]
+#include "bench/support/run_info.h"
+#include "kernels/lora_ops.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <iostream>
-#include <numeric>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
-
-#include "bench/support/run_info.h"
-#include "kernels/lora_ops.h"
 
 namespace {
 

@@ -47,7 +47,8 @@ inline std::string utc_now() {
 inline std::string git_commit() {
   if (const char* given = std::getenv("MNEMO_COMMIT"); given != nullptr && *given != '\0') return given;
   std::string commit = command_output("git rev-parse HEAD 2>/dev/null");
-  if (!command_output("git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null").empty())
+  // Pathspecs from the top of the checkout, wherever the benchmark was started.
+  if (!command_output("git status --porcelain --untracked-files=no -- ':/' ':/!bench/results' 2>/dev/null").empty())
     commit += "-dirty";
   return commit;
 }

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -25,11 +27,14 @@ inline std::filesystem::path reference_dir() {
   return dir;
 }
 
-// A fresh, empty scratch directory for one test.
+// A fresh, empty scratch directory for one test: under MNEMO_TEST_TMP (the
+// build's own, set by ctest), else under the system temp directory with the
+// process id, so that two runs there never share (and wipe) one directory.
 inline std::filesystem::path scratch_dir(const std::string& name) {
   std::string root = env_or_empty("MNEMO_TEST_TMP");
   std::filesystem::path dir =
-      std::filesystem::path(root.empty() ? std::filesystem::temp_directory_path().string() : root) / name;
+      root.empty() ? std::filesystem::temp_directory_path() / ("mnemo_test_" + std::to_string(::getpid())) / name
+                   : std::filesystem::path(root) / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

@@ -321,7 +321,7 @@ TEST(AdapterSlots, SegmentRoutingEqualsPerTokenRouting) {
   slots.load(1, make_random_adapter(config_of(4, 8, true, {LinearModule::Q}), model, 5));
   const auto ints = [](std::vector<int32_t> values) { return at::tensor(values, at::kInt); };
   LoraRouting per_token{ints({1, 1, 1, -1, 0, 0, 0, 0})};
-  LoraRouting segments = per_token;
+  LoraRouting segments;  // no token_slots: the per-token path would fail on it
   segments.seg_starts = ints({0, 3, 4, 8});
   segments.seg_slots = ints({1, -1, 0});
   for (LinearModule module : {LinearModule::Q, LinearModule::Down}) {
