@@ -2,6 +2,7 @@
 // dispatches and turns errors into a message and an exit code.
 #include "adapters/cli.h"
 #include "adapters/generate_adapter.h"
+#include "eval/cli.h"
 #include "model/cli.h"
 #include "model/error.h"
 
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   // `generate --adapter` needs the adapter loader of adapters/, which model/ cannot depend on.
   mnemo::add_model_commands(app, mnemo::load_adapter_for_generate);
   mnemo::add_adapters_commands(app);
+  mnemo::add_eval_commands(app);
 
   try {
     app.parse(argc, argv);

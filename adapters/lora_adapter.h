@@ -22,6 +22,7 @@
 // rather than silently run as something else.
 #pragma once
 
+#include "adapters/peft_files.h"
 #include "model/transformer.h"  // LinearModule
 
 #include <ATen/core/Tensor.h>
@@ -83,9 +84,7 @@ struct LoraAdapter {
   LoraPair& pair(int64_t layer, LinearModule module);
 };
 
-// PEFT's file and tensor names.
-inline constexpr const char* kAdapterConfigFile = "adapter_config.json";
-inline constexpr const char* kAdapterWeightsFile = "adapter_model.safetensors";
+// PEFT's tensor names (file names: adapters/peft_files.h).
 std::string peft_tensor_name(int64_t layer, LinearModule module, char which /* 'A' or 'B' */);
 
 // Reads a PEFT LoRA directory. Tensors are copied into memory in the stored

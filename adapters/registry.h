@@ -14,6 +14,7 @@
 // serialize on the writer lock.
 #pragma once
 
+#include "adapters/peft_files.h"
 #include "adapters/storage.h"
 #include "model/error.h"
 
@@ -52,8 +53,6 @@ inline constexpr const char* kMetaBaseFingerprint = "mnemo.base_model_fingerprin
 inline constexpr const char* kMetaDataFingerprint = "mnemo.data_fingerprint";
 inline constexpr const char* kMetaMetrics = "mnemo.metrics";  // a JSON object, as a string
 
-inline constexpr const char* kAdapterConfigFile = "adapter_config.json";
-inline constexpr const char* kAdapterWeightsFile = "adapter_model.safetensors";
 
 // An adapter directory as found on disk, before anything is stored.
 struct AdapterCandidate {

@@ -3,10 +3,10 @@
 // fsynced, so a visible blob is always complete; a crash leaves at most a
 // file in tmp/ (removed by recover()) or a complete unreferenced blob (gc).
 #include "adapters/file_system.h"
+#include "adapters/sha256.h"
 #include "adapters/registry.h"
 #include "adapters/storage.h"
 
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,30 +22,6 @@ bool is_sha256_hex(const std::string& text) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;
 }
-
-class Sha256 {
- public:
-  Sha256() : context_(EVP_MD_CTX_new()) {
-    MNEMO_CHECK(context_ && EVP_DigestInit_ex(context_, EVP_sha256(), nullptr) == 1, "EVP sha256 init");
-  }
-  ~Sha256() { EVP_MD_CTX_free(context_); }
-  void update(const char* bytes, size_t n) { MNEMO_CHECK(EVP_DigestUpdate(context_, bytes, n) == 1, "EVP update"); }
-  std::string hex() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    MNEMO_CHECK(EVP_DigestFinal_ex(context_, digest, &length) == 1, "EVP final");
-    static const char* const kHex = "0123456789abcdef";
-    std::string text;
-    for (unsigned int i = 0; i < length; ++i) {
-      text.push_back(kHex[digest[i] >> 4]);
-      text.push_back(kHex[digest[i] & 15]);
-    }
-    return text;
-  }
-
- private:
-  EVP_MD_CTX* context_;
-};
 
 class LocalBlobStore : public BlobStore {
  public:

@@ -109,18 +109,28 @@ std::vector<GenerationResult> generate(const Transformer& model, const Tokenizer
     slot->index = i;
     slot->params = &request.params;
     slot->max_new_tokens = std::min(request.params.max_new_tokens, context - prompt_tokens);
-    slot->cache = std::make_unique<SequenceCache>(model.config(), prompt_tokens + slot->max_new_tokens,
-                                                  model.dtype(), model.device());
+    if (request.prefix) {
+      if (request.prefix->length() >= prompt_tokens)
+        fail("request {}: the prefix cache holds {} tokens, but the prompt has only {}", i,
+             request.prefix->length(), prompt_tokens);
+      slot->cache = std::make_unique<SequenceCache>(request.prefix->clone(prompt_tokens + slot->max_new_tokens));
+    } else {
+      slot->cache = std::make_unique<SequenceCache>(model.config(), prompt_tokens + slot->max_new_tokens,
+                                                    model.dtype(), model.device());
+    }
     slot->decoder = std::make_unique<StreamDecoder>(tokenizer, /*skip_special_tokens=*/true);
     slot->result.prompt_tokens = prompt_tokens;
     if (slot->max_new_tokens <= 0) slot->done = true;
     slots.push_back(std::move(slot));
   }
 
-  // The first step feeds whole prompts (batched prefill); later steps feed
+  // The first step feeds whole prompts, less any cached prefix (batched prefill); later steps feed
   // each live request its last token.
   std::vector<std::vector<int32_t>> next_input(requests.size());
-  for (size_t i = 0; i < requests.size(); ++i) next_input[i] = requests[i].prompt;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const int64_t cached = requests[i].prefix ? requests[i].prefix->length() : 0;
+    next_input[i].assign(requests[i].prompt.begin() + cached, requests[i].prompt.end());
+  }
   while (true) {
     ForwardBatch batch;
     std::vector<Slot*> live;

@@ -18,6 +18,7 @@ namespace mnemo {
 class Transformer;
 class Tokenizer;
 class LoraHook;
+class SequenceCache;
 
 struct GenerationParams {
   int64_t max_new_tokens = 256;
@@ -30,6 +31,11 @@ struct GenerationRequest {
   std::vector<int32_t> prompt;
   GenerationParams params;
   int32_t adapter_slot = -1;  // for the LoRA hook; -1 = base model
+  // Optional: a cache that already holds the first prefix->length() tokens of
+  // `prompt`, computed with the same adapter slot (a history shared by many
+  // questions). It is copied, never changed; only the rest of the prompt is
+  // prefilled. REQUIRES: prefix->length() < prompt.size(). Not owned.
+  const SequenceCache* prefix = nullptr;
 };
 
 enum class FinishReason { Stop, Length };

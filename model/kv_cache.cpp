@@ -42,6 +42,22 @@ std::pair<at::Tensor, at::Tensor> SequenceCache::append(int64_t layer, const at:
   return {keys_[layer].narrow(1, 0, length_ + n_new), values_[layer].narrow(1, 0, length_ + n_new)};
 }
 
+SequenceCache SequenceCache::clone(int64_t capacity_tokens) const {
+  SequenceCache copy;
+  copy.capacity_ = std::max<int64_t>({capacity_tokens, length_, 1});
+  copy.length_ = length_;
+  auto copy_one = [&](const at::Tensor& t) {
+    at::Tensor fresh = at::empty({t.size(0), copy.capacity_, t.size(2)}, t.options());
+    fresh.narrow(1, 0, length_).copy_(t.narrow(1, 0, length_));
+    return fresh;
+  };
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    copy.keys_.push_back(copy_one(keys_[i]));
+    copy.values_.push_back(copy_one(values_[i]));
+  }
+  return copy;
+}
+
 void SequenceCache::truncate(int64_t length) {
   MNEMO_CHECK(length >= 0 && length <= length_, "truncate to {} of a cache holding {}", length, length_);
   length_ = length;

@@ -13,6 +13,9 @@ struct ModelConfig;
 
 class SequenceCache {
  public:
+  SequenceCache(SequenceCache&&) = default;
+  SequenceCache& operator=(SequenceCache&&) = default;
+
   // Reserves room for `capacity_tokens`; it grows by doubling when a sequence
   // outgrows it, so the reserve is a hint, not a limit.
   SequenceCache(const ModelConfig& config, int64_t capacity_tokens, at::ScalarType dtype, at::Device device);
@@ -28,8 +31,13 @@ class SequenceCache {
   void commit(int64_t n_new) { length_ += n_new; }
   // Forgets everything past `length` (for reuse of a prompt prefix).
   void truncate(int64_t length);
+  // A deep copy of the first length() tokens with room for `capacity_tokens`
+  // (at least length()): a shared prompt prefix computed once, then continued
+  // by many sequences that never write into each other's memory.
+  SequenceCache clone(int64_t capacity_tokens) const;
 
  private:
+  SequenceCache() = default;
   void grow(int64_t needed);
   std::vector<at::Tensor> keys_, values_;  // per layer [n_kv_heads, capacity, head_dim]
   int64_t length_ = 0;

@@ -5,9 +5,12 @@
 #include "model/transformer.h"
 #include "model/error.h"
 #include "model/generate.h"
+#include "model/kv_cache.h"
 #include "model/tokenizer.h"
 #include "support/reference.h"
 
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 namespace mnemo {
@@ -38,6 +41,42 @@ TEST(Generate, ABatchGivesEachRequestWhatItGetsAlone) {
     EXPECT_EQ(together[i].tokens.size(), static_cast<size_t>(requests[i].params.max_new_tokens));
     EXPECT_EQ(together[i].finish_reason, FinishReason::Length);
   }
+}
+
+// A history shared by many questions is prefilled once and copied: each
+// request continues its own copy and gets exactly what it gets without one.
+TEST(Generate, APrefixCacheGivesWhatTheWholePromptGives) {
+  BaseModel model = reference_model();
+  std::vector<int32_t> shared = model.tokenizer->encode("Once upon a time there was a small village by the sea");
+  std::vector<GenerationRequest> requests;
+  for (const char* ending : {" where", " and a", " in which lived"}) {
+    GenerationRequest request = request_for(model, "", 10);
+    request.prompt = shared;
+    for (int32_t id : model.tokenizer->encode(ending, /*add_special_tokens=*/false)) request.prompt.push_back(id);
+    requests.push_back(request);
+  }
+  auto without = generate(*model.transformer, *model.tokenizer, requests);
+
+  SequenceCache prefix(model.transformer->config(), 4, model.transformer->dtype(), model.transformer->device());
+  {
+    c10::InferenceMode inference_mode;
+    ForwardBatch batch;
+    batch.tokens = {shared};
+    batch.caches = {&prefix};
+    model.transformer->forward(batch);
+  }
+  ASSERT_EQ(prefix.length(), static_cast<int64_t>(shared.size()));
+  for (GenerationRequest& request : requests) request.prefix = &prefix;
+  auto with = generate(*model.transformer, *model.tokenizer, requests);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(with[i].tokens, without[i].tokens) << "request " << i;
+    EXPECT_EQ(with[i].prompt_tokens, without[i].prompt_tokens);
+  }
+  EXPECT_EQ(prefix.length(), static_cast<int64_t>(shared.size()));  // never written to
+
+  GenerationRequest whole = requests[0];
+  whole.prompt = shared;  // nothing left to prefill
+  EXPECT_THROW(generate(*model.transformer, *model.tokenizer, {whole}), Error);
 }
 
 TEST(Generate, AStopStringCutsTheTextAndIsNeverStreamed) {
