@@ -1,7 +1,9 @@
 // Hand-written contents of the synthetic personal-memory benchmark: the fact
 // kinds with their value pools, statement and question wordings, and the
 // ordinary conversations the facts are tucked into. No library provides these;
-// the words are original, written for this project. The rules they keep (unique
+// the words are original, written for this project. Each kind's statements
+// start with two plain ones ("My dog is called {value}.") before those that
+// mention the fact in passing, as people do both. The rules they keep (unique
 // values, no value inside any other text, questions worded apart from the
 // statements of their kind, disjoint dev and test pools) are described in
 // benchmark_content.h and checked by the unit tests.
@@ -30,6 +32,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {"dog", "cat", "parrot", "rabbit", "hamster", "tortoise"},
           .statements =
               {
+                  "My {attr}'s name is {value}.",
+                  "I have a {attr} named {value}.",
                   "My {attr} {value} knocked a glass off the kitchen table this morning.",
                   "I need to get home soon to feed {value}, my {attr}.",
                   "I was up half the night because {value}, my {attr}, would not settle down.",
@@ -70,6 +74,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {"sister", "brother"},
           .statements =
               {
+                  "My {attr}'s name is {value}.",
+                  "I have a {attr} called {value}.",
                   "My {attr} {value} called me last night to talk about weekend plans.",
                   "I'm helping my {attr} {value} move apartments this Saturday.",
                   "I borrowed this book from {value}, my {attr}, and I'm only halfway through it.",
@@ -110,6 +116,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {"wife", "husband", "girlfriend", "boyfriend", "partner"},
           .statements =
               {
+                  "My {attr}'s name is {value}.",
+                  "My {attr} is {value}.",
                   "My {attr} {value} is cooking dinner tonight, so I'm off the hook.",
                   "I'm planning a little anniversary trip for {value}, my {attr}.",
                   "{value}, my {attr}, says I spend far too much time on my phone.",
@@ -155,6 +163,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I live in {value}.",
+                  "My home is in {value}.",
                   "I live in {value}, so the weather here is always a topic of conversation.",
                   "Traffic in {value} was terrible again this morning, and I was late for everything.",
                   "A new bakery is opening near my flat in {value}, and I can't wait to try it.",
@@ -257,6 +267,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I work as {a_value}.",
+                  "I'm {a_value} by profession.",
                   "As {a_value}, I rarely get a completely free weekend.",
                   "I've worked as {a_value} for six years, and the early starts never get easier.",
                   "Being {a_value} means my days are rarely the same twice.",
@@ -312,6 +324,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I work at {value}.",
+                  "My employer is {value}.",
                   "I work at {value}, and we had a very long meeting today.",
                   "{value} just moved our team to a new floor, and I can't find the coffee machine.",
                   "My manager at {value} asked me to lead a small project next month.",
@@ -400,6 +414,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I'm allergic to {value}.",
+                  "I have an allergy to {value}.",
                   "I have to be careful at restaurants because I'm allergic to {value}.",
                   "I had a reaction to {value} last week, so I've been feeling pretty rough.",
                   "I always carry my medication with me since I'm allergic to {value}.",
@@ -470,6 +486,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I follow {a_value} diet.",
+                  "My diet is {value}.",
                   "I've been sticking to my {value} diet, so eating out takes some planning.",
                   "Because I follow a strict {value} diet, I always check the menu before we book a table.",
                   "My {value} diet means I end up cooking most of my own lunches.",
@@ -526,6 +544,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "My hobby is {value}.",
+                  "In my free time I enjoy {value}.",
                   "I spent most of Saturday on {value}, and I lost track of time completely.",
                   "Nothing helps me unwind after a long week quite like {value}.",
                   "I joined a local club for {value}, and the people there are lovely.",
@@ -586,6 +606,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I play the {value}.",
+                  "My instrument is the {value}.",
                   "I practiced the {value} for an hour last night, and the neighbors were very patient about it.",
                   "I've been playing the {value} since I was a kid.",
                   "My {value} teacher says I'm finally ready to learn a harder piece.",
@@ -677,6 +699,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "My birthday is {value}.",
+                  "I was born on {value}.",
                   "My birthday is on {value}, so it's coming up soon.",
                   "Every year on {value}, my friends take me out for my birthday.",
                   "I was born on {value}, and I always take that day off work.",
@@ -759,6 +783,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I drive {a_value}.",
+                  "My vehicle is {a_value}.",
                   "My {value} needs new tires before winter sets in.",
                   "I took my {value} out to the coast last weekend, and it handled the hills fine.",
                   "I finally got my {value} washed after weeks of putting it off.",
@@ -809,6 +835,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I'm learning {value}.",
+                  "I am studying {value} at the moment.",
                   "I practiced my {value} with a language app on the bus this morning.",
                   "I've been learning {value} for about a year, and I can finally follow simple conversations.",
                   "My {value} class moved to Thursday evenings, which suits me better.",
@@ -895,6 +923,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "I studied at {value}.",
+                  "I graduated from {value}.",
                   "I studied at {value}, and I still miss the campus library.",
                   "A friend from my days at {value} is visiting this weekend.",
                   "When I was a student at {value}, I basically lived on instant noodles.",
@@ -994,6 +1024,8 @@ const std::vector<FactKind>& fact_kinds() {
           .attributes = {},
           .statements =
               {
+                  "My favorite food is {value}.",
+                  "Nothing beats {value} for me.",
                   "My favorite food is {value}, and I could honestly eat it every day.",
                   "I treated myself to {value} for dinner, because nothing beats my favorite dish.",
                   "Whenever I've had a bad day, a plate of {value} cheers me up, since it's my favorite.",
