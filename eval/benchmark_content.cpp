@@ -1,12 +1,17 @@
 // Hand-written contents of the synthetic personal-memory benchmark: the fact
 // kinds with their value pools, statement and question wordings, and the
-// ordinary conversations the facts are tucked into. No library provides these;
-// the words are original, written for this project. Each kind's statements
-// start with two plain ones ("My dog is called {value}.") before those that
-// mention the fact in passing, as people do both. The rules they keep (unique
-// values, no value inside any other text, questions worded apart from the
-// statements of their kind, disjoint dev and test pools) are described in
-// benchmark_content.h and checked by the unit tests.
+// ordinary conversations the facts are tucked into. No library provides
+// these; the words are original, written for this project.
+//
+// Each kind's statements start with two plain ones ("My dog's name is
+// {value}.") before those that mention the fact in passing, as people do
+// both. Values the default model names unprompted about a stranger (piano,
+// vegan, Toyota Corolla, dietitian, low-carb, ...) are left out, so that
+// leakage measures memory rather than the model's favourite answers. The
+// rules the contents keep (unique values, no value inside any other text,
+// questions worded apart from the statements of their kind, disjoint dev and
+// test pools) are described in benchmark_content.h and checked by the unit
+// tests.
 #include "eval/benchmark_content.h"
 
 namespace mnemo::benchmark {
@@ -216,7 +221,6 @@ const std::vector<FactKind>& fact_kinds() {
                   {"translator", {}},
                   {"surveyor", {}},
                   {"radiologist", {}},
-                  {"dietitian", {}},
                   {"geologist", {}},
                   {"statistician", {}},
                   {"actuary", {}},
@@ -444,13 +448,11 @@ const std::vector<FactKind>& fact_kinds() {
           .values =
               {
                   {"vegetarian", {}},
-                  {"vegan", {}},
                   {"pescatarian", {}},
                   {"keto", {"ketogenic"}},
                   {"paleo", {}},
                   {"gluten-free", {"gluten free"}},
                   {"dairy-free", {"dairy free"}},
-                  {"low-carb", {"low carb"}},
                   {"halal", {}},
                   {"kosher", {}},
                   {"Mediterranean", {}},
@@ -465,14 +467,11 @@ const std::vector<FactKind>& fact_kinds() {
                   {"Atkins", {}},
                   {"lactose-free", {"lactose free"}},
                   {"sugar-free", {"sugar free"}},
-                  {"plant-based", {"plant based"}},
                   {"fruitarian", {}},
                   {"Nordic", {}},
                   {"South Beach", {}},
                   {"anti-inflammatory", {}},
                   {"low-glycemic", {"low glycemic"}},
-                  {"low-fat", {"low fat"}},
-                  {"high-protein", {"high protein"}},
                   {"alkaline", {}},
                   {"pegan", {}},
                   {"low-residue", {"low residue"}},
@@ -573,34 +572,61 @@ const std::vector<FactKind>& fact_kinds() {
           .id = "instrument",
           .values =
               {
-                  {"cello", {}},           {"ukulele", {}},
-                  {"bassoon", {}},         {"oboe", {}},
-                  {"clarinet", {}},        {"flute", {}},
-                  {"piccolo", {}},         {"trombone", {}},
-                  {"trumpet", {}},         {"tuba", {}},
-                  {"French horn", {}},     {"saxophone", {}},
-                  {"harmonica", {}},       {"accordion", {}},
-                  {"banjo", {}},           {"mandolin", {}},
-                  {"harpsichord", {}},     {"viola", {}},
-                  {"violin", {}},          {"double bass", {}},
-                  {"electric guitar", {}}, {"acoustic guitar", {}},
-                  {"bass guitar", {}},     {"piano", {}},
-                  {"xylophone", {}},       {"marimba", {}},
-                  {"vibraphone", {}},      {"glockenspiel", {}},
-                  {"drum kit", {}},        {"bagpipes", {}},
-                  {"didgeridoo", {}},      {"sitar", {}},
-                  {"tabla", {}},           {"koto", {}},
-                  {"shamisen", {}},        {"erhu", {}},
-                  {"balalaika", {}},       {"bouzouki", {}},
-                  {"cajon", {}},           {"djembe", {}},
-                  {"bodhran", {}},         {"theremin", {}},
-                  {"hurdy-gurdy", {}},     {"zither", {}},
-                  {"dulcimer", {}},        {"kalimba", {}},
-                  {"ocarina", {}},         {"euphonium", {}},
-                  {"cornet", {}},          {"flugelhorn", {}},
-                  {"tin whistle", {}},     {"concertina", {}},
-                  {"melodica", {}},        {"synthesizer", {}},
-                  {"steelpan", {}},        {"bongos", {}},
+                  {"cello", {}},
+                  {"ukulele", {}},
+                  {"bassoon", {}},
+                  {"oboe", {}},
+                  {"clarinet", {}},
+                  {"flute", {}},
+                  {"piccolo", {}},
+                  {"trombone", {}},
+                  {"trumpet", {}},
+                  {"tuba", {}},
+                  {"French horn", {}},
+                  {"saxophone", {}},
+                  {"harmonica", {}},
+                  {"accordion", {}},
+                  {"banjo", {}},
+                  {"mandolin", {}},
+                  {"harpsichord", {}},
+                  {"viola", {}},
+                  {"violin", {}},
+                  {"double bass", {}},
+                  {"electric guitar", {}},
+                  {"acoustic guitar", {}},
+                  {"bass guitar", {}},
+                  {"xylophone", {}},
+                  {"marimba", {}},
+                  {"vibraphone", {}},
+                  {"glockenspiel", {}},
+                  {"drum kit", {}},
+                  {"bagpipes", {}},
+                  {"didgeridoo", {}},
+                  {"sitar", {}},
+                  {"tabla", {}},
+                  {"koto", {}},
+                  {"shamisen", {}},
+                  {"erhu", {}},
+                  {"balalaika", {}},
+                  {"bouzouki", {}},
+                  {"cajon", {}},
+                  {"djembe", {}},
+                  {"bodhran", {}},
+                  {"theremin", {}},
+                  {"hurdy-gurdy", {}},
+                  {"zither", {}},
+                  {"dulcimer", {}},
+                  {"kalimba", {}},
+                  {"ocarina", {}},
+                  {"euphonium", {}},
+                  {"cornet", {}},
+                  {"flugelhorn", {}},
+                  {"tin whistle", {}},
+                  {"concertina", {}},
+                  {"melodica", {}},
+                  {"synthesizer", {}},
+                  {"steelpan", {}},
+                  {"bongos", {}},
                   {"congas", {}},
               },
           .attributes = {},
@@ -742,7 +768,6 @@ const std::vector<FactKind>& fact_kinds() {
                   {"Kia Soul", {}},
                   {"Fiat 500", {}},
                   {"Honda CR-V", {"CR-V"}},
-                  {"Toyota Corolla", {"Corolla"}},
                   {"Toyota RAV4", {"RAV4"}},
                   {"Ford F-150", {"F-150"}},
                   {"Hyundai Ioniq", {"Ioniq"}},
