@@ -218,6 +218,9 @@ nlohmann::json write_eval_report(const ReportInputs& inputs, const std::vector<E
                      percent(m.leakage),
                      retention_ratio.is_null() ? "-" : fmt::format("{:.2f}", retention_ratio.get<double>()),
                      fmt::format("{:.0f}", m.prompt_tokens), fmt::format("{:.2f}", m.seconds)});
+    if (m.n_truncated > 0)
+      spdlog::warn("eval {}: {} of {} prompts dropped their oldest conversations to fit the model's context",
+                   condition_name(condition), m.n_truncated, m.n_answers);
   }
   summary["conditions"] = conditions;
   summary["seconds_total"] = inputs.seconds_total;

@@ -171,6 +171,13 @@ LoadedAdapters load_adapters(const EvalOptions& options, const BaseModel& model,
                                                 transformer.dtype(), transformer.device());
   std::unique_ptr<Registry> registry;
   fs::path export_root;
+  struct RemoveOnExit {  // the exported copies go, whatever happens
+    fs::path* path;
+    ~RemoveOnExit() {
+      std::error_code ignored;
+      if (!path->empty()) fs::remove_all(*path, ignored);
+    }
+  } remove_on_exit{&export_root};
   if (!options.registry.empty()) {
     registry = Registry::open(options.registry, {});
     // The same weights in another file format (GGUF, or converted to a
@@ -203,7 +210,6 @@ LoadedAdapters load_adapters(const EvalOptions& options, const BaseModel& model,
     loaded.slots->load(static_cast<int32_t>(u), adapter);
     loaded.slot_of[user] = static_cast<int32_t>(u);
   }
-  if (!export_root.empty()) fs::remove_all(export_root);
   return loaded;
 }
 

@@ -53,47 +53,52 @@ int64_t remembered(const std::vector<json>& answers, const std::string& conditio
   return n;
 }
 
-// One benchmark for every test here: 2 users, the test split, seed 1.
+fs::path generated(const std::string& name, int users) {
+  fs::path d = testing::scratch_dir(name);
+  auto r = run_command(mnemo() + " eval generate --users " + std::to_string(users) + " --seed 1 --out " +
+                       shell_quote(d.string()) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return d;
+}
+
+// Two users (test split, seed 1) for the adapter and input tests.
 fs::path benchmark_dir() {
-  static const fs::path dir = [] {
-    fs::path d = testing::scratch_dir("memory_eval_benchmark");
-    auto r = run_command(mnemo() + " eval generate --users 2 --seed 1 --out " + shell_quote(d.string()) + " 2>&1");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
-  }();
+  static const fs::path dir = generated("memory_eval_benchmark", 2);
   return dir;
 }
 
-std::string run_args(const fs::path& out) {
-  return " eval run --logs " + shell_quote((benchmark_dir() / "logs").string()) + " --questions " +
-         shell_quote((benchmark_dir() / "questions.jsonl").string()) + " --out " + shell_quote(out.string());
+std::string run_args(const fs::path& benchmark, const fs::path& out) {
+  return " eval run --logs " + shell_quote((benchmark / "logs").string()) + " --questions " +
+         shell_quote((benchmark / "questions.jsonl").string()) + " --out " + shell_quote(out.string());
 }
+std::string run_args(const fs::path& out) { return run_args(benchmark_dir(), out); }
 
+// Six users, not two: the default model (135M parameters) uses a history in
+// its prompt poorly (7% recall on the 24-user baseline), and two users gave
+// it 0 to 2 remembered answers (seeds 1-3), too few to tell from none.
 TEST(MemoryEval, TheHistoryInThePromptBeatsNoMemory) {
-  fs::path out = testing::scratch_dir("memory_eval_context");
-  auto r = run_command(mnemo() + run_args(out) + " --conditions none,context 2>&1");
+  fs::path benchmark = generated("memory_eval_benchmark6", 6), out = testing::scratch_dir("memory_eval_context");
+  auto r = run_command(mnemo() + run_args(benchmark, out) + " --conditions none,context --no-retention 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::printf("%s\n", r.output.c_str());
   std::vector<json> answers = read_jsonl(out / "answers.jsonl");
   json summary = read_json(out / "summary.json");
   const int64_t n_questions = summary["n_questions"].get<int64_t>();
   EXPECT_EQ(static_cast<int64_t>(answers.size()), 2 * n_questions);
-  EXPECT_EQ(summary["n_users"], 2);
+  EXPECT_EQ(summary["n_users"], 6);
   for (const char* condition : {"none", "context"})
     for (const char* field : {"recall", "update", "abstention", "leakage", "retention_ppl_ratio", "prompt_tokens",
                               "seconds", "by_fact"})
       EXPECT_TRUE(summary["conditions"][condition].contains(field)) << condition << "." << field;
   EXPECT_TRUE(summary["model"]["fingerprint"].get<std::string>().starts_with("sha256:"));
-  EXPECT_GT(summary["retention"]["base_ppl"].get<double>(), 1.0);
-  EXPECT_EQ(summary["conditions"]["none"]["retention_ppl_ratio"], 1.0);
   // The history costs prefill: thousands of prompt tokens against a few dozen.
   EXPECT_GT(summary["conditions"]["context"]["prompt_tokens"].get<double>(),
             20 * summary["conditions"]["none"]["prompt_tokens"].get<double>());
   EXPECT_TRUE(fs::exists(out / "chart.png")) << "chart.png missing (matplotlib in .venv?)";
 
-  // Measured when this test was written (2 users, 30 questions, 26 about
-  // stated facts): none 0, context 3 remembered. The bound leaves room for
-  // a greedy answer flipping on another machine, never zero.
+  // Measured when this test was written (90 questions, 78 about stated
+  // facts): none 0, context 4 remembered. The bound leaves room for a greedy
+  // answer flipping on another machine, never zero.
   const int64_t none = remembered(answers, "none"), context = remembered(answers, "context");
   std::printf("remembered: none %lld, context %lld\n", static_cast<long long>(none), static_cast<long long>(context));
   EXPECT_GE(context, 2);
@@ -136,6 +141,7 @@ TEST(MemoryEval, AdaptersAreScoredInSharedBatchesExactlyAsAlone) {
       }
   EXPECT_EQ(compared, one_by_one.size());
   json summary = read_json(mixed / "summary.json");
+  EXPECT_GT(summary["retention"]["base_ppl"].get<double>(), 1.0);
   // A random adapter makes generic text less likely: the retention ratio shows it.
   EXPECT_GT(summary["conditions"]["adapter"]["retention_ppl_ratio"].get<double>(), 1.0);
   EXPECT_EQ(summary["retention"]["adapter_ppl"].size(), 2u);

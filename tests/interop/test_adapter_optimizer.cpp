@@ -1,0 +1,136 @@
+// The adapter optimizer (trainer/adapter_optimizer.h): from the same initial
+// adapter, on the same sequences, Mnemo's AdamW steps give the adapter that
+// peft + torch.optim.AdamW give (scripts/reference_train.py; fp32, 1e-5);
+// and a user trained in one batch with another ends exactly where it ends
+// trained alone.
+#include "adapters/adapter_slots.h"
+#include "adapters/lora_adapter.h"
+#include "model/model_loader.h"
+#include "model/transformer.h"
+#include "support/command.h"
+#include "support/reference.h"
+#include "trainer/adapter_optimizer.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace mnemo {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<Transformer> reference_llama() {
+  return load_transformer((testing::reference_dir() / "models" / "llama").string(), {});
+}
+
+// Two sequences with loss on part of each (weight 0 marks a prompt).
+std::vector<TrainingSequence> sequences(int32_t slot, int64_t vocab, int64_t seed) {
+  std::vector<TrainingSequence> out;
+  for (int64_t length : {9, 6}) {
+    TrainingSequence s;
+    s.slot = slot;
+    for (int64_t i = 0; i < length; ++i) s.tokens.push_back(static_cast<int32_t>((seed * 131 + i * 37 + length) % vocab));
+    for (int64_t i = 0; i + 1 < length; ++i) s.target_weights.push_back(i < 2 ? 0.0f : (i % 3 == 0 ? 2.0f : 1.0f));
+    out.push_back(s);
+  }
+  return out;
+}
+
+double max_adapter_diff(const LoraAdapter& a, const LoraAdapter& b) {
+  double worst = 0;
+  for (size_t layer = 0; layer < a.layers.size(); ++layer)
+    for (LinearModule m : a.config.target_modules) {
+      worst = std::max(worst, (a.pair(layer, m).A.to(at::kFloat) - b.pair(layer, m).A.to(at::kFloat)).abs().max().item<double>());
+      worst = std::max(worst, (a.pair(layer, m).B.to(at::kFloat) - b.pair(layer, m).B.to(at::kFloat)).abs().max().item<double>());
+    }
+  return worst;
+}
+
+TEST(AdapterOptimizer, StepsMatchPeftWithTorchAdamW) {
+  auto model = reference_llama();
+  LoraConfig config;
+  config.rank = 8;
+  config.alpha = 16;
+  LoraAdapter initial = make_random_adapter(config, model->config(), 7, /*std=*/0.05);
+  fs::path dir = testing::scratch_dir("adapter_optimizer_parity");
+  write_peft_adapter((dir / "initial").string(), initial);
+  std::vector<TrainingSequence> batch = sequences(0, model->config().vocab_size, 3);
+  nlohmann::json batch_json = nlohmann::json::array();
+  for (const TrainingSequence& s : batch) batch_json.push_back({{"tokens", s.tokens}, {"weights", s.target_weights}});
+  std::ofstream(dir / "batch.json") << batch_json.dump();
+
+  OptimizerConfig optimizer;
+  optimizer.learning_rate = 5e-3;
+  optimizer.warmup_steps = 1;
+  optimizer.total_steps = 4;
+  optimizer.max_grad_norm = 0.5;
+  optimizer.weight_decay = 0.01;
+  const int steps = 4;
+
+  AdapterSlots slots(model->config(), 1, at::kFloat, at::kCPU);
+  slots.load(0, initial);
+  AdapterOptimizer trainer(*model, slots, optimizer);
+  double first_loss = 0, last_loss = 0;
+  for (int step = 0; step < steps; ++step) {
+    StepResult result = trainer.step(batch);
+    (step == 0 ? first_loss : last_loss) = result.loss_by_slot[0];
+  }
+  EXPECT_LT(last_loss, first_loss);  // it learns
+  LoraAdapter trained = slots.extract(0);
+
+  const std::string command =
+      testing::shell_quote(testing::env_or_empty("MNEMO_PYTHON")) + " " +
+      testing::shell_quote(testing::env_or_empty("MNEMO_SOURCE_DIR") + "/scripts/reference_train.py") + " --model " +
+      testing::shell_quote((testing::reference_dir() / "models" / "llama").string()) + " --adapter " +
+      testing::shell_quote((dir / "initial").string()) + " --batch " + testing::shell_quote((dir / "batch.json").string()) +
+      " --out " + testing::shell_quote((dir / "peft").string()) + " --steps 4 --lr 5e-3 --warmup 1 --total 4 "
+      "--max-grad-norm 0.5 --weight-decay 0.01 2>&1";
+  auto r = testing::run_command(command);
+  ASSERT_EQ(r.exit_code, 0) << command << "\n" << r.output;
+  LoraAdapter reference = read_peft_adapter((dir / "peft").string());
+  EXPECT_GT(max_adapter_diff(trained, initial), 1e-3);  // the steps moved it
+  const double diff = max_adapter_diff(trained, reference);
+  std::printf("max |mnemo - peft| after %d steps: %.3g (moved %.3g from the start)\n", steps, diff,
+              max_adapter_diff(trained, initial));
+  EXPECT_LE(diff, 1e-5);
+}
+
+TEST(AdapterOptimizer, AUserTrainedInABatchEndsWhereItEndsAlone) {
+  auto model = reference_llama();
+  LoraConfig config;
+  config.rank = 4;
+  config.alpha = 8;
+  LoraAdapter a = make_random_adapter(config, model->config(), 11, 0.05);
+  LoraConfig config_b = config;
+  config_b.rank = 8;  // another rank, in the same stacks
+  LoraAdapter b = make_random_adapter(config_b, model->config(), 12, 0.05);
+  OptimizerConfig optimizer;
+  optimizer.learning_rate = 1e-2;
+  optimizer.max_grad_norm = 0.3;  // per user: B's larger gradient must not shrink A's
+  const int64_t vocab = model->config().vocab_size;
+
+  AdapterSlots alone(model->config(), 2, at::kFloat, at::kCPU);
+  alone.load(0, a);
+  AdapterOptimizer alone_trainer(*model, alone, optimizer);
+  for (int step = 0; step < 3; ++step) alone_trainer.step(sequences(0, vocab, 5));
+
+  AdapterSlots together(model->config(), 2, at::kFloat, at::kCPU);
+  together.load(0, a);
+  together.load(1, b);
+  AdapterOptimizer together_trainer(*model, together, optimizer);
+  for (int step = 0; step < 3; ++step) {
+    std::vector<TrainingSequence> batch = sequences(1, vocab, 9);
+    for (TrainingSequence& s : sequences(0, vocab, 5)) batch.insert(batch.begin() + 1, s);
+    together_trainer.step(batch);
+  }
+  const double diff = max_adapter_diff(alone.extract(0), together.extract(0));
+  std::printf("user A alone vs in a batch with B: max diff %.3g\n", diff);
+  EXPECT_LE(diff, 1e-6);
+  EXPECT_GT(max_adapter_diff(together.extract(1), b), 1e-4);  // B trained too
+}
+
+}  // namespace
+}  // namespace mnemo

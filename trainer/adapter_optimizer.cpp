@@ -1,0 +1,137 @@
+#include "trainer/adapter_optimizer.h"
+
+#include "adapters/adapter_slots.h"
+#include "model/error.h"
+#include "model/kv_cache.h"
+#include "model/transformer.h"
+
+#include <ATen/ATen.h>
+#include <torch/optim/adamw.h>
+
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+namespace mnemo {
+
+struct AdapterOptimizer::State {
+  const Transformer* model;
+  AdapterSlots* slots;
+  OptimizerConfig config;
+  std::vector<at::Tensor> parameters;  // every A and B stack
+  std::unique_ptr<torch::optim::AdamW> adamw;
+  int64_t steps = 0;
+};
+
+AdapterOptimizer::AdapterOptimizer(const Transformer& model, AdapterSlots& slots, OptimizerConfig config)
+    : state_(std::make_unique<State>()) {
+  state_->model = &model;
+  state_->slots = &slots;
+  state_->config = config;
+  slots.set_requires_grad(true);
+  for (int64_t layer = 0; layer < model.config().num_layers; ++layer)
+    for (LinearModule module : kAllLinearModules) {
+      const at::Tensor& a = slots.a_stack(layer, module);
+      if (!a.defined()) continue;
+      MNEMO_CHECK(a.scalar_type() == at::kFloat, "adapter training needs float32 slots");
+      state_->parameters.push_back(a);
+      state_->parameters.push_back(slots.b_stack(layer, module));
+    }
+  MNEMO_CHECK(!state_->parameters.empty(), "no adapter is loaded in the slots to train");
+  torch::optim::AdamWOptions options(config.learning_rate);
+  options.betas({config.beta1, config.beta2}).eps(config.epsilon).weight_decay(config.weight_decay);
+  state_->adamw = std::make_unique<torch::optim::AdamW>(state_->parameters, options);
+}
+
+AdapterOptimizer::~AdapterOptimizer() = default;
+
+int64_t AdapterOptimizer::steps_taken() const { return state_->steps; }
+
+double AdapterOptimizer::learning_rate_at(int64_t step) const {
+  const OptimizerConfig& c = state_->config;
+  if (step < c.warmup_steps) return c.learning_rate * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
+  if (c.total_steps <= c.warmup_steps) return c.learning_rate;
+  double progress = static_cast<double>(step - c.warmup_steps) / static_cast<double>(c.total_steps - c.warmup_steps);
+  progress = std::min(progress, 1.0);
+  return c.learning_rate * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+}
+
+StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
+  State& s = *state_;
+  const int64_t n_slots = s.slots->num_slots();
+  if (batch.empty()) fail("training step: the batch is empty");
+  ForwardBatch forward;
+  forward.all_logits = true;
+  std::vector<std::unique_ptr<SequenceCache>> caches;
+  std::vector<int64_t> targets, slot_of_target;
+  std::vector<float> weights;
+  std::vector<int64_t> rows;  // logit row of each target
+  int64_t offset = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const TrainingSequence& sequence = batch[i];
+    const int64_t n = static_cast<int64_t>(sequence.tokens.size());
+    if (n < 2) fail("training step: sequence {} has {} tokens; it needs at least 2", i, n);
+    if (static_cast<int64_t>(sequence.target_weights.size()) != n - 1)
+      fail("training step: sequence {} has {} target weights for {} tokens (needs {})", i,
+           sequence.target_weights.size(), n, n - 1);
+    if (sequence.slot < 0 || sequence.slot >= n_slots || !s.slots->loaded(sequence.slot))
+      fail("training step: sequence {} names slot {}, which holds no adapter", i, sequence.slot);
+    caches.push_back(std::make_unique<SequenceCache>(s.model->config(), n, s.model->dtype(), s.model->device()));
+    forward.tokens.push_back(sequence.tokens);
+    forward.caches.push_back(caches.back().get());
+    forward.adapter_slots.push_back(sequence.slot);
+    for (int64_t t = 0; t + 1 < n; ++t) {
+      rows.push_back(offset + t);
+      targets.push_back(sequence.tokens[t + 1]);
+      weights.push_back(sequence.target_weights[t]);
+      slot_of_target.push_back(sequence.slot);
+    }
+    offset += n;
+  }
+
+  at::Tensor logits = s.model->forward(forward, s.slots);  // [tokens, vocab] float32
+  const at::Device device = logits.device();
+  auto long_tensor = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
+  at::Tensor log_probs = at::log_softmax(logits.index_select(0, long_tensor(rows)), -1);
+  at::Tensor token_loss = -log_probs.gather(1, long_tensor(targets).unsqueeze(1)).squeeze(1);
+  at::Tensor weight = at::tensor(weights, at::kFloat).to(device);
+  at::Tensor slot_index = long_tensor(slot_of_target);
+  // Per slot: sum of weighted losses over the sum of weights; the loss is the
+  // sum over slots, so each user's gradient is its own mean's gradient.
+  at::Tensor loss_sum = at::zeros({n_slots}, logits.options()).index_add(0, slot_index, token_loss * weight);
+  at::Tensor weight_sum = at::zeros({n_slots}, logits.options()).index_add(0, slot_index, weight);
+  at::Tensor present = weight_sum > 0;
+  at::Tensor per_slot = at::where(present, loss_sum / weight_sum.clamp_min(1e-12), at::zeros_like(loss_sum));
+
+  s.adamw->zero_grad();
+  per_slot.sum().backward();
+
+  if (s.config.max_grad_norm > 0) {
+    at::NoGradGuard no_grad;
+    at::Tensor squared = at::zeros({n_slots}, at::kDouble);
+    for (const at::Tensor& p : s.parameters)
+      if (p.grad().defined()) squared += p.grad().to(at::kDouble).pow(2).flatten(1).sum(1).cpu();
+    at::Tensor coefficient = (s.config.max_grad_norm / (squared.sqrt() + 1e-6)).clamp_max(1.0);
+    for (const at::Tensor& p : s.parameters)
+      if (p.grad().defined()) {
+        std::vector<int64_t> shape(static_cast<size_t>(p.dim()), 1);
+        shape[0] = n_slots;
+        p.grad().mul_(coefficient.to(p.grad().scalar_type()).to(device).view(shape));
+      }
+  }
+
+  StepResult result;
+  result.learning_rate = learning_rate_at(s.steps);
+  for (auto& group : s.adamw->param_groups())
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(result.learning_rate);
+  s.adamw->step();
+  ++s.steps;
+
+  at::Tensor losses = per_slot.detach().cpu(), has = present.cpu();
+  for (int64_t slot = 0; slot < n_slots; ++slot)
+    result.loss_by_slot.push_back(has[slot].item<bool>() ? losses[slot].item<double>()
+                                                         : std::numeric_limits<double>::quiet_NaN());
+  return result;
+}
+
+}  // namespace mnemo

@@ -1,0 +1,68 @@
+// One optimizer step over a batch that mixes users: the frozen base runs once
+// over every sequence, each sequence's LoRA from its own user's adapter slot
+// (adapters/adapter_slots.h), and AdamW updates only the adapters.
+//
+// Users never touch each other's weights: the loss is a sum of per-user
+// means (so a user's gradient is what it would be alone), gradient clipping
+// is per slot, and AdamW is elementwise. A user trained in a batch with
+// others therefore ends where it would end alone, within floating point.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace mnemo {
+
+class Transformer;
+class AdapterSlots;
+
+// One training sequence: `tokens`, and for each position i < size-1 the
+// weight of predicting tokens[i+1] (0 = no loss there, e.g. the prompt).
+struct TrainingSequence {
+  std::vector<int32_t> tokens;
+  std::vector<float> target_weights;  // tokens.size() - 1 entries
+  int32_t slot = 0;                   // the user's adapter slot
+};
+
+struct OptimizerConfig {
+  double learning_rate = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-8;
+  double weight_decay = 0.0;
+  int64_t warmup_steps = 0;  // linear warmup from 0
+  int64_t total_steps = 0;   // cosine decay to 0 over the rest; 0 = constant after warmup
+  double max_grad_norm = 0;  // per slot; 0 = no clipping
+};
+
+struct StepResult {
+  std::vector<double> loss_by_slot;  // mean weighted cross-entropy of each slot in the batch (NaN where absent)
+  double learning_rate = 0;
+};
+
+class AdapterOptimizer {
+ public:
+  // Trains every loaded slot of `slots` (which becomes trainable: autograd
+  // leaves). REQUIRES: `model` and `slots` outlive this; float32 stacks.
+  AdapterOptimizer(const Transformer& model, AdapterSlots& slots, OptimizerConfig config);
+  ~AdapterOptimizer();
+
+  // One forward, backward and AdamW step over `batch`. Every trained slot
+  // should have a sequence in every step: AdamW moves a slot whose gradient
+  // is zero by its momentum (and weight decay), as it would any parameter.
+  // Throws mnemo::Error
+  // for a sequence shorter than 2 tokens, weights of the wrong length, or a
+  // slot out of range.
+  StepResult step(const std::vector<TrainingSequence>& batch);
+
+  int64_t steps_taken() const;
+  // The learning rate the schedule gives step `step` (0-based).
+  double learning_rate_at(int64_t step) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace mnemo
