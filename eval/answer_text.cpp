@@ -5,6 +5,8 @@
 // fullwidth forms, ligatures, Greek and Cyrillic case) and is unit-tested.
 #include "eval/answer_text.h"
 
+#include "model/utf8.h"
+
 #include <cstdint>
 #include <string_view>
 
@@ -31,37 +33,15 @@ constexpr std::string_view kLatin1 =
     "dnooooo=ouuuuy*y";
 static_assert(kLatinExtendedA.size() == 0x80 && kLatin1.size() == 0x40);
 
-// Decodes one UTF-8 character at `text[i]`; returns its length, 0 when invalid.
+// The length of the valid UTF-8 character at `text[i]` (its code point in
+// `code_point`), or 0 when the bytes there are not one.
 size_t decode(std::string_view text, size_t i, char32_t* code_point) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  unsigned char lead = byte(i);
-  size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+  const size_t length = utf8_sequence_length(static_cast<unsigned char>(text[i]));
   if (length == 0 || i + length > text.size()) return 0;
-  char32_t value = length == 1 ? lead : lead & (0x7F >> length);
-  for (size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    value = (value << 6) | (byte(i + k) & 0x3F);
-  }
-  *code_point = value;
+  const std::string_view character = text.substr(i, length);
+  if (first_invalid_utf8(character)) return 0;
+  *code_point = decode_utf8_character(character);
   return length;
-}
-
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
 }
 
 // Appends the folded form of one code point ("" for marks and zero-width).

@@ -4,6 +4,8 @@
 // JSON path of anything it does not understand.
 #pragma once
 
+#include "model/utf8.h"
+
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -33,16 +35,7 @@ struct JsonPlace {
   bool bool_member(const nlohmann::json& object, std::string_view key, bool fallback) const;
 };
 
-// ---- UTF-8 (unicode_text.cpp) ----
-size_t utf8_sequence_length(unsigned char lead);  // 0 for a byte that cannot start one
-// Offset of the first byte that is not valid UTF-8, or nullopt.
-std::optional<size_t> first_invalid_utf8(std::string_view text);
-// Like Rust's String::from_utf8_lossy: each maximal invalid subpart -> U+FFFD.
-std::string utf8_lossy(std::string_view bytes);
-void append_utf8(std::string& out, char32_t code_point);
-// Splits valid UTF-8 into its characters.
-std::vector<std::string_view> utf8_characters(std::string_view text);
-char32_t decode_utf8_character(std::string_view character);
+// ---- UTF-8: model/utf8.h (namespace mnemo, found from here unqualified) ----
 
 // GPT-2's reversible byte <-> printable-character map.
 const std::array<std::string, 256>& byte_to_unicode();

@@ -8,6 +8,7 @@
 
 #include "model/error.h"
 #include "model/tokenizer_parts.h"
+#include "model/utf8.h"
 
 namespace mnemo::tokenizer_detail {
 
@@ -35,6 +36,11 @@ bool JsonPlace::bool_member(const nlohmann::json& object, std::string_view key, 
   if (!it->is_boolean()) at(key).fail("expected true or false");
   return it->get<bool>();
 }
+
+}  // namespace mnemo::tokenizer_detail
+
+// ---- UTF-8 (model/utf8.h) ----
+namespace mnemo {
 
 size_t utf8_sequence_length(unsigned char lead) {
   if (lead < 0x80) return 1;
@@ -136,6 +142,10 @@ char32_t decode_utf8_character(std::string_view s) {
     default: return 0xFFFD;
   }
 }
+
+}  // namespace mnemo
+
+namespace mnemo::tokenizer_detail {
 
 namespace {
 
