@@ -1,6 +1,7 @@
 #include "eval/benchmark_generator.h"
 
 #include "eval/benchmark_content.h"
+#include "eval/jsonl_file.h"
 #include "model/error.h"
 
 #include <fmt/format.h>
@@ -8,7 +9,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 
 namespace mnemo {
@@ -127,7 +127,7 @@ struct TurnSlot {
   int64_t exchange;
 };
 
-std::string two_digits_id(const char* prefix, int64_t index, int64_t count) {
+std::string numbered_id(const char* prefix, int64_t index, int64_t count) {
   return count >= 100 ? fmt::format("{}{:03d}", prefix, index) : fmt::format("{}{:02d}", prefix, index);
 }
 
@@ -153,7 +153,7 @@ GeneratedUser generate_user(const BenchmarkOptions& options, int64_t index, Valu
   const auto& pool = benchmark::conversations();
   Random random(mix(options.seed, 0x5EED0000ull + static_cast<uint64_t>(index)));
   GeneratedUser user;
-  user.id = two_digits_id("user", index + 1, options.n_users);
+  user.id = numbered_id("user", index + 1, options.n_users);
 
   // Which kinds this user never mentions, and which of the rest change.
   std::vector<size_t> kind_order = shuffled_indices(kinds.size(), random);
@@ -174,11 +174,10 @@ GeneratedUser generate_user(const BenchmarkOptions& options, int64_t index, Valu
     if (!kinds[facts[f].kind].update_statements.empty()) changeable.push_back(f);
   random.shuffle(changeable);
   changeable.resize(std::min<size_t>(changeable.size(), options.n_updates));
-  for (UserFact& fact : facts) {
-    bool changes = std::find_if(changeable.begin(), changeable.end(),
-                                [&](size_t f) { return &facts[f] == &fact; }) != changeable.end();
-    if (changes) fact.old_value = dealer.deal(fact.kind);
-    fact.value = dealer.deal(fact.kind);
+  for (size_t f = 0; f < facts.size(); ++f) {
+    if (std::find(changeable.begin(), changeable.end(), f) != changeable.end())
+      facts[f].old_value = dealer.deal(facts[f].kind);
+    facts[f].value = dealer.deal(facts[f].kind);
   }
 
   // The conversations, and a turn for every mention: a changing fact is
@@ -251,7 +250,7 @@ GeneratedUser generate_user(const BenchmarkOptions& options, int64_t index, Valu
     const benchmark::Conversation& conversation = pool[picked[c]];
     LogRecord record;
     record.user = user.id;
-    record.conversation_id = two_digits_id("c", c + 1, options.n_conversations);
+    record.conversation_id = numbered_id("c", c + 1, options.n_conversations);
     record.timestamp_seconds = start + c * 3 * 86400 + (8 + static_cast<int64_t>(random.below(13))) * 3600 +
                                static_cast<int64_t>(random.below(60)) * 60;
     record.timestamp = iso_timestamp(record.timestamp_seconds);
@@ -339,26 +338,15 @@ void write_benchmark(const Benchmark& benchmark, const std::string& out_dir) {
   std::error_code error;
   fs::create_directories(fs::path(out_dir) / "logs", error);
   if (error) fail("{}: cannot create: {}", out_dir, error.message());
-  auto write_file = [](const fs::path& path, const std::vector<std::string>& lines) {
-    const fs::path temporary = path.string() + ".tmp";
-    {
-      std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-      if (!out) fail("{}: cannot write", temporary.string());
-      for (const std::string& line : lines) out << line << '\n';
-      if (!out.flush()) fail("{}: write failed", temporary.string());
-    }
-    std::error_code rename_error;
-    fs::rename(temporary, path, rename_error);
-    if (rename_error) fail("{}: cannot rename into place: {}", path.string(), rename_error.message());
-  };
+
   for (const GeneratedUser& user : benchmark.users) {
-    std::vector<std::string> lines;
-    for (const LogRecord& record : user.conversations) lines.push_back(log_record_to_json(record));
-    write_file(fs::path(out_dir) / "logs" / (user.id + ".jsonl"), lines);
+    std::string lines;
+    for (const LogRecord& record : user.conversations) lines += log_record_to_json(record) + "\n";
+    write_text_file(fs::path(out_dir) / "logs" / (user.id + ".jsonl"), lines);
   }
-  std::vector<std::string> lines;
-  for (const Question& question : benchmark.questions) lines.push_back(question_to_json(question));
-  write_file(fs::path(out_dir) / "questions.jsonl", lines);
+  std::string lines;
+  for (const Question& question : benchmark.questions) lines += question_to_json(question) + "\n";
+  write_text_file(fs::path(out_dir) / "questions.jsonl", lines);
 }
 
 }  // namespace mnemo

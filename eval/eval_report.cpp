@@ -1,5 +1,6 @@
 #include "eval/eval_report.h"
 
+#include "eval/jsonl_file.h"
 #include "model/error.h"
 
 #include <fmt/format.h>
@@ -69,17 +70,6 @@ nlohmann::json rate(double value) { return value < 0 ? nlohmann::json() : nlohma
 
 std::string percent(double value) { return value < 0 ? "-" : fmt::format("{:.0f}%", 100 * value); }
 
-void write_text(const fs::path& path, const std::string& text) {
-  const fs::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) fail("{}: cannot write", temporary.string());
-    out << text;
-    if (!out.flush()) fail("{}: write failed", temporary.string());
-  }
-  fs::rename(temporary, path);
-}
-
 std::string python_for_chart(const EvalOptions& options) {
   if (!options.python.empty()) return options.python;
   if (const char* python = std::getenv("MNEMO_PYTHON"); python && *python) return python;
@@ -115,7 +105,7 @@ ConditionMetrics metrics_of(const std::vector<const EvalAnswer*>& answers) {
   return m;
 }
 
-nlohmann::json write_eval_report(const ReportInputs& inputs, const std::vector<EvalAnswer>& answers,
+nlohmann::ordered_json write_eval_report(const ReportInputs& inputs, const std::vector<EvalAnswer>& answers,
                                  const RetentionReport& retention) {
   const EvalOptions& options = *inputs.options;
   std::error_code error;
@@ -143,7 +133,7 @@ nlohmann::json write_eval_report(const ReportInputs& inputs, const std::vector<E
     row["seconds"] = answer.seconds;
     lines += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
-  write_text(fs::path(options.out_dir) / "answers.jsonl", lines);
+  write_text_file(fs::path(options.out_dir) / "answers.jsonl", lines);
 
   double mean_ratio = 0;
   for (const auto& [user, ppl] : retention.adapter_ppl) mean_ratio += ppl / retention.base_ppl;
@@ -226,7 +216,7 @@ nlohmann::json write_eval_report(const ReportInputs& inputs, const std::vector<E
   summary["seconds_total"] = inputs.seconds_total;
 
   const fs::path summary_path = fs::path(options.out_dir) / "summary.json";
-  write_text(summary_path, summary.dump(2) + "\n");
+  write_text_file(summary_path, summary.dump(2) + "\n");
 
   // The table.
   const std::vector<std::string> header{"condition", "recall",  "update", "abstention",
@@ -266,7 +256,7 @@ nlohmann::json write_eval_report(const ReportInputs& inputs, const std::vector<E
       spdlog::warn("eval: no chart ({} {} failed; it needs matplotlib, which scripts/setup.sh installs)", python,
                    script);
   }
-  return nlohmann::json::parse(summary.dump());
+  return summary;
 }
 
 }  // namespace mnemo

@@ -43,7 +43,7 @@ struct ConditionMetrics {
 ConditionMetrics metrics_of(const std::vector<const EvalAnswer*>& answers);
 
 // Writes the files, prints the table and returns summary.json's document.
-nlohmann::json write_eval_report(const ReportInputs& inputs, const std::vector<EvalAnswer>& answers,
+nlohmann::ordered_json write_eval_report(const ReportInputs& inputs, const std::vector<EvalAnswer>& answers,
                                  const RetentionReport& retention);
 
 }  // namespace mnemo

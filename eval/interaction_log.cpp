@@ -1,13 +1,13 @@
 #include "eval/interaction_log.h"
 
 #include "adapters/registry.h"  // validate_user_id
+#include "eval/jsonl_file.h"
 #include "model/error.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 namespace mnemo {
 namespace {
@@ -82,13 +82,7 @@ int64_t parse_timestamp(std::string_view text) {
 
 LogRecord parse_log_record(std::string_view json_line, const std::string& source, int64_t line) {
   const std::string where = source + ":" + std::to_string(line);
-  nlohmann::json object;
-  try {
-    object = nlohmann::json::parse(json_line);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON (byte {}): {}", where, e.byte, e.what());
-  }
-  if (!object.is_object()) fail("{}: a log record must be a JSON object, got {}", where, object.type_name());
+  const nlohmann::json object = parse_json_object(json_line, where, "log record");
   auto string_field = [&](const char* field) {
     auto it = object.find(field);
     if (it == object.end()) fail("{}: field \"{}\" is missing", where, field);
@@ -151,12 +145,7 @@ InteractionLogs read_interaction_logs(const std::string& path, BadRecordPolicy p
 
   InteractionLogs logs;
   for (const fs::path& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) fail("{}: cannot open", file.string());
-    std::string text;
-    for (int64_t line = 1; std::getline(in, text); ++line) {
-      if (!text.empty() && text.back() == '\r') text.pop_back();
-      if (text.find_first_not_of(" \t") == std::string::npos) continue;
+    for_each_jsonl_line(file.string(), "log file", [&](std::string_view text, int64_t line) {
       try {
         LogRecord record = parse_log_record(text, file.string(), line);
         logs.by_user[record.user].push_back(std::move(record));
@@ -166,8 +155,7 @@ InteractionLogs read_interaction_logs(const std::string& path, BadRecordPolicy p
         ++logs.n_skipped;
         logs.skipped.push_back(e.what());
       }
-    }
-    if (in.bad()) fail("{}: read error", file.string());
+    });
   }
   for (auto& [user, records] : logs.by_user)
     std::stable_sort(records.begin(), records.end(), [](const LogRecord& a, const LogRecord& b) {

@@ -295,7 +295,7 @@ bool uses_adapter(Condition condition) {
   return condition == Condition::Adapter || condition == Condition::AdapterBm25;
 }
 
-nlohmann::json run_memory_eval(const EvalOptions& options) {
+nlohmann::ordered_json run_memory_eval(const EvalOptions& options) {
   const auto started = Clock::now();
   if (options.conditions.empty()) fail("--conditions: name at least one condition");
   if (options.batch_size < 1) fail("--batch-size must be at least 1, got {}", options.batch_size);

@@ -65,6 +65,6 @@ struct EvalAnswer {
 // OUT/chart.png) and prints the table. Returns the summary document. Throws
 // mnemo::Error for bad inputs (question file, logs, a condition that needs
 // adapters without --adapters/--registry, a user without an adapter).
-nlohmann::json run_memory_eval(const EvalOptions& options);
+nlohmann::ordered_json run_memory_eval(const EvalOptions& options);
 
 }  // namespace mnemo

@@ -1,11 +1,10 @@
 #include "eval/question.h"
 
 #include "adapters/registry.h"  // validate_user_id
+#include "eval/jsonl_file.h"
 #include "model/error.h"
 
 #include <nlohmann/json.hpp>
-
-#include <fstream>
 
 namespace mnemo {
 namespace {
@@ -50,13 +49,7 @@ const char* question_kind_name(QuestionKind kind) {
 
 Question parse_question(std::string_view json_line, const std::string& source, int64_t line) {
   const std::string where = source + ":" + std::to_string(line);
-  nlohmann::json object;
-  try {
-    object = nlohmann::json::parse(json_line);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON (byte {}): {}", where, e.byte, e.what());
-  }
-  if (!object.is_object()) fail("{}: a question must be a JSON object, got {}", where, object.type_name());
+  const nlohmann::json object = parse_json_object(json_line, where, "question");
 
   Question question;
   question.user = non_empty_string(required(object, "user", where), "user", where);
@@ -88,16 +81,10 @@ Question parse_question(std::string_view json_line, const std::string& source, i
 }
 
 std::vector<Question> read_questions(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open the question file", path);
   std::vector<Question> questions;
-  std::string text;
-  for (int64_t line = 1; std::getline(in, text); ++line) {
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
+  for_each_jsonl_line(path, "question file", [&](std::string_view text, int64_t line) {
     questions.push_back(parse_question(text, path, line));
-  }
-  if (in.bad()) fail("{}: read error", path);
+  });
   if (questions.empty()) fail("{}: the question file holds no questions", path);
   return questions;
 }
