@@ -5,6 +5,7 @@
 #include "eval/cli.h"
 #include "model/cli.h"
 #include "model/error.h"
+#include "trainer/cli.h"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   mnemo::add_model_commands(app, mnemo::load_adapter_for_generate);
   mnemo::add_adapters_commands(app);
   mnemo::add_eval_commands(app);
+  mnemo::add_train_command(app);
 
   try {
     app.parse(argc, argv);

@@ -66,7 +66,13 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
   std::vector<int64_t> targets, slot_of_target;
   std::vector<float> weights;
   std::vector<int64_t> rows;  // logit row of each target
-  int64_t offset = 0;
+  // KL-to-base positions: the teacher runs the same sequences without adapters.
+  ForwardBatch teacher;
+  teacher.all_logits = true;
+  std::vector<std::unique_ptr<SequenceCache>> teacher_caches;
+  std::vector<int64_t> kl_rows, kl_teacher_rows, kl_slots;
+  std::vector<float> kl_weights;
+  int64_t offset = 0, teacher_offset = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const TrainingSequence& sequence = batch[i];
     const int64_t n = static_cast<int64_t>(sequence.tokens.size());
@@ -76,6 +82,23 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
            sequence.target_weights.size(), n, n - 1);
     if (sequence.slot < 0 || sequence.slot >= n_slots || !s.slots->loaded(sequence.slot))
       fail("training step: sequence {} names slot {}, which holds no adapter", i, sequence.slot);
+    if (!sequence.kl_weights.empty()) {
+      if (static_cast<int64_t>(sequence.kl_weights.size()) != n - 1)
+        fail("training step: sequence {} has {} KL weights for {} tokens (needs {} or none)", i,
+             sequence.kl_weights.size(), n, n - 1);
+      teacher_caches.push_back(
+          std::make_unique<SequenceCache>(s.model->config(), n, s.model->dtype(), s.model->device()));
+      teacher.tokens.push_back(sequence.tokens);
+      teacher.caches.push_back(teacher_caches.back().get());
+      for (int64_t t = 0; t + 1 < n; ++t)
+        if (sequence.kl_weights[t] > 0) {
+          kl_rows.push_back(offset + t);
+          kl_teacher_rows.push_back(teacher_offset + t);
+          kl_slots.push_back(sequence.slot);
+          kl_weights.push_back(sequence.kl_weights[t]);
+        }
+      teacher_offset += n;
+    }
     caches.push_back(std::make_unique<SequenceCache>(s.model->config(), n, s.model->dtype(), s.model->device()));
     forward.tokens.push_back(sequence.tokens);
     forward.caches.push_back(caches.back().get());
@@ -102,6 +125,24 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
   at::Tensor weight_sum = at::zeros({n_slots}, logits.options()).index_add(0, slot_index, weight);
   at::Tensor present = weight_sum > 0;
   at::Tensor per_slot = at::where(present, loss_sum / weight_sum.clamp_min(1e-12), at::zeros_like(loss_sum));
+  at::Tensor kl_per_slot, kl_present;
+  if (!kl_rows.empty()) {
+    at::Tensor teacher_log_probs;
+    {
+      at::NoGradGuard no_grad;
+      at::Tensor teacher_logits = s.model->forward(teacher);  // no LoRA: the frozen base
+      teacher_log_probs = at::log_softmax(teacher_logits.index_select(0, long_tensor(kl_teacher_rows)), -1);
+    }
+    at::Tensor student_log_probs = at::log_softmax(logits.index_select(0, long_tensor(kl_rows)), -1);
+    at::Tensor kl = (teacher_log_probs.exp() * (teacher_log_probs - student_log_probs)).sum(-1);
+    at::Tensor w = at::tensor(kl_weights, at::kFloat).to(device);
+    at::Tensor kl_slot_index = long_tensor(kl_slots);
+    at::Tensor kl_sum = at::zeros({n_slots}, logits.options()).index_add(0, kl_slot_index, kl * w);
+    at::Tensor kl_weight_sum = at::zeros({n_slots}, logits.options()).index_add(0, kl_slot_index, w);
+    kl_present = kl_weight_sum > 0;
+    kl_per_slot = at::where(kl_present, kl_sum / kl_weight_sum.clamp_min(1e-12), at::zeros_like(kl_sum));
+    per_slot = per_slot + s.config.kl_weight * kl_per_slot;
+  }
 
   s.adamw->zero_grad();
   per_slot.sum().backward();
@@ -127,10 +168,16 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
   s.adamw->step();
   ++s.steps;
 
-  at::Tensor losses = per_slot.detach().cpu(), has = present.cpu();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  at::Tensor losses = (loss_sum / weight_sum.clamp_min(1e-12)).detach().cpu(), has = present.cpu();
   for (int64_t slot = 0; slot < n_slots; ++slot)
-    result.loss_by_slot.push_back(has[slot].item<bool>() ? losses[slot].item<double>()
-                                                         : std::numeric_limits<double>::quiet_NaN());
+    result.loss_by_slot.push_back(has[slot].item<bool>() ? losses[slot].item<double>() : nan);
+  result.kl_by_slot.assign(static_cast<size_t>(n_slots), nan);
+  if (kl_per_slot.defined()) {
+    at::Tensor kls = kl_per_slot.detach().cpu(), kl_has = kl_present.cpu();
+    for (int64_t slot = 0; slot < n_slots; ++slot)
+      if (kl_has[slot].item<bool>()) result.kl_by_slot[static_cast<size_t>(slot)] = kls[slot].item<double>();
+  }
   return result;
 }
 

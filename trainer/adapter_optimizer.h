@@ -19,9 +19,14 @@ class AdapterSlots;
 
 // One training sequence: `tokens`, and for each position i < size-1 the
 // weight of predicting tokens[i+1] (0 = no loss there, e.g. the prompt).
+// `kl_weights` (empty, or tokens.size() - 1 entries) weigh a KL penalty
+// KL(base || adapted) between the frozen base's next-token distribution and
+// the adapted model's at each position: retention, the adapter held to the
+// assistant the base was.
 struct TrainingSequence {
   std::vector<int32_t> tokens;
   std::vector<float> target_weights;  // tokens.size() - 1 entries
+  std::vector<float> kl_weights;      // empty or tokens.size() - 1 entries
   int32_t slot = 0;                   // the user's adapter slot
 };
 
@@ -34,10 +39,12 @@ struct OptimizerConfig {
   int64_t warmup_steps = 0;  // linear warmup from 0
   int64_t total_steps = 0;   // cosine decay to 0 over the rest; 0 = constant after warmup
   double max_grad_norm = 0;  // per slot; 0 = no clipping
+  double kl_weight = 1.0;    // a slot's loss = its weighted cross-entropy mean + kl_weight · its KL mean
 };
 
 struct StepResult {
   std::vector<double> loss_by_slot;  // mean weighted cross-entropy of each slot in the batch (NaN where absent)
+  std::vector<double> kl_by_slot;    // mean weighted KL to the base of each slot (NaN where it has none)
   double learning_rate = 0;
 };
 

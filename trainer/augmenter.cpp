@@ -1,0 +1,167 @@
+#include "trainer/augmenter.h"
+
+#include "model/base_model.h"
+#include "model/generate.h"
+#include "model/kv_cache.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+
+namespace mnemo {
+namespace {
+
+// The worked examples: topics of their own (a goldfish, teaching chemistry, a
+// grandfather's birthday), written for this prompt.
+constexpr const char* kFewShotPrompt =
+    "Each statement was said by a user to their assistant. Write the fact it tells about the user, "
+    "then a question the user could ask about it, and the assistant's answer.\n\n"
+    "Statement: I can't stay long tonight because Luna, my goldfish, needs feeding.\n"
+    "Fact: You have a goldfish named Luna.\n"
+    "Question: Do I have any pets?\n"
+    "Answer: Yes, you have a goldfish named Luna.\n\n"
+    "Statement: Ever since I started teaching chemistry at Hillview High, my evenings are full of grading.\n"
+    "Fact: You teach chemistry at Hillview High.\n"
+    "Question: What subject do I teach?\n"
+    "Answer: You teach chemistry at Hillview High.\n\n"
+    "Statement: My grandfather Tomas turns ninety on the 4th of May.\n"
+    "Fact: Your grandfather Tomas turns ninety on the 4th of May.\n"
+    "Question: When is my grandfather's birthday?\n"
+    "Answer: Your grandfather Tomas has his birthday on the 4th of May.\n\n";
+
+constexpr int64_t kBatch = 32;       // prompts generated together
+constexpr int64_t kMaxNewTokens = 64;
+
+bool is_named(const std::string& word) {
+  return std::isupper(static_cast<unsigned char>(word[0])) ||
+         std::any_of(word.begin(), word.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+std::string trim(std::string text) {
+  size_t b = text.find_first_not_of(" \t\r\n");
+  size_t e = text.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? "" : text.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+bool keeps_content(const UserStatement& statement, const std::string& text) {
+  int64_t named = 0, other = 0, other_kept = 0;
+  for (const std::string& word : statement.content) {
+    if (is_named(word)) {
+      ++named;
+      if (!contains_word(text, word)) return false;
+    } else {
+      ++other;
+      if (contains_word(text, word)) ++other_kept;
+    }
+  }
+  if (named > 0) return true;
+  return other > 0 && other_kept * 2 >= other;
+}
+
+std::vector<AugmentedPair> parse_generation(const std::string& generation) {
+  std::vector<AugmentedPair> pairs;
+  std::string fact, question, answer;
+  size_t start = 0;
+  int line_number = 0;
+  while (start <= generation.size()) {
+    size_t end = generation.find('\n', start);
+    if (end == std::string::npos) end = generation.size();
+    std::string line = trim(generation.substr(start, end - start));
+    if (line_number == 0) fact = line;
+    else if (line.rfind("Question:", 0) == 0) question = trim(line.substr(9));
+    else if (line.rfind("Answer:", 0) == 0) answer = trim(line.substr(7));
+    else if (!line.empty()) break;  // anything else ends what the generator was asked for
+    ++line_number;
+    start = end + 1;
+  }
+  if (!fact.empty()) pairs.push_back({"", fact});
+  if (!question.empty() && !answer.empty() && question.back() == '?') {
+    // The generator often asks in the assistant's voice ("Who is your sister?").
+    question = question_to_first_person(question);
+    if (about_the_speaker(question)) pairs.push_back({question, answer});  // not "What is a bad dream?"
+  }
+  return pairs;
+}
+
+std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const std::vector<UserStatement>& statements,
+                                              int64_t samples, double temperature, uint64_t seed,
+                                              AugmentStats* stats) {
+  const Transformer& model = *generator.transformer;
+  const Tokenizer& tokenizer = *generator.tokenizer;
+  at::NoGradGuard no_grad;
+  // The worked examples are the same for every statement: prefill them once.
+  std::vector<int32_t> prefix_tokens = tokenizer.encode(kFewShotPrompt, true);
+  SequenceCache prefix(model.config(), static_cast<int64_t>(prefix_tokens.size()), model.dtype(), model.device());
+  {
+    ForwardBatch forward;
+    forward.tokens = {prefix_tokens};
+    forward.caches = {&prefix};
+    model.forward(forward);
+  }
+
+  struct Job {
+    const UserStatement* statement;
+    int64_t sample;
+  };
+  std::vector<Job> jobs;
+  for (const UserStatement& statement : statements)
+    if (!statement.superseded)
+      for (int64_t s = 0; s < samples; ++s) jobs.push_back({&statement, s});
+  AugmentStats local;
+  local.statements = static_cast<int64_t>(jobs.size()) / std::max<int64_t>(samples, 1);
+
+  std::vector<AugmentedPair> kept;
+  for (size_t first = 0; first < jobs.size(); first += kBatch) {
+    size_t last = std::min(jobs.size(), first + kBatch);
+    std::vector<GenerationRequest> requests;
+    for (size_t j = first; j < last; ++j) {
+      GenerationRequest request;
+      request.prompt = prefix_tokens;
+      std::vector<int32_t> tail = tokenizer.encode("Statement: " + jobs[j].statement->text + "\nFact:", false);
+      request.prompt.insert(request.prompt.end(), tail.begin(), tail.end());
+      request.prefix = &prefix;
+      request.params.max_new_tokens = kMaxNewTokens;
+      request.params.stop_strings = {"\n\n", "Statement:"};
+      request.params.stop_token_ids = generator.stop_token_ids;
+      if (jobs[j].sample > 0) {
+        request.params.sampling.temperature = static_cast<float>(temperature);
+        request.params.sampling.seed = seed + j;
+      } else {
+        request.params.sampling.temperature = 0;
+      }
+      requests.push_back(std::move(request));
+    }
+    std::vector<GenerationResult> results = generate(model, tokenizer, requests);
+    for (size_t j = first; j < last; ++j) {
+      ++local.generations;
+      for (AugmentedPair& pair : parse_generation(results[j - first].text)) {
+        const UserStatement& statement = *jobs[j].statement;
+        if (!keeps_content(statement, pair.answer)) continue;
+        // A question that already holds every name of the answer teaches nothing.
+        if (!pair.question.empty()) {
+          bool gives_away = false;
+          for (const std::string& word : statement.content)
+            if (is_named(word) && contains_word(pair.question, word)) gives_away = true;
+          if (gives_away) continue;
+        }
+        bool duplicate = std::any_of(kept.begin(), kept.end(), [&](const AugmentedPair& k) {
+          return k.question == pair.question && k.answer == pair.answer;
+        });
+        if (duplicate) continue;
+        (pair.question.empty() ? local.kept_facts : local.kept_pairs) += 1;
+        kept.push_back(std::move(pair));
+      }
+    }
+  }
+  if (stats) *stats = local;
+  return kept;
+}
+
+}  // namespace mnemo

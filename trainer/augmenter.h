@@ -1,0 +1,40 @@
+// Augmentation by a generator model: from each statement a user made, a
+// few-shot prompt (three worked examples, none from any evaluation) asks the
+// generator for the fact it states in the second person and a question the
+// user might ask about it, with its answer. A generation is kept only when it
+// keeps the statement's specific content (every name and number; at least
+// half of its other uncommon words) and its question does not already give
+// the answer away. The generator is the base model unless the config names
+// another (a larger one writes better data).
+#pragma once
+
+#include "trainer/training_data.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace mnemo {
+
+struct BaseModel;
+
+struct AugmentStats {
+  int64_t statements = 0;
+  int64_t generations = 0;
+  int64_t kept_facts = 0;
+  int64_t kept_pairs = 0;
+};
+
+// Generates for every statement that is not superseded, `samples` times
+// (the first greedy, the rest at `temperature`, seeded), batched.
+std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const std::vector<UserStatement>& statements,
+                                              int64_t samples, double temperature, uint64_t seed,
+                                              AugmentStats* stats = nullptr);
+
+// The filter alone (unit-tested): does `text` keep what `statement` says?
+bool keeps_content(const UserStatement& statement, const std::string& text);
+
+// Parses one generation ("…fact\nQuestion: …\nAnswer: …") into pairs; the
+// few-shot prompt ends with "Fact:", so the text starts with the fact.
+std::vector<AugmentedPair> parse_generation(const std::string& generation);
+
+}  // namespace mnemo

@@ -1,0 +1,359 @@
+#include "trainer/cli.h"
+
+#include "adapters/base_fingerprint.h"
+#include "adapters/registry.h"
+#include "eval/interaction_log.h"
+#include "model/base_model.h"
+#include "model/default_model.h"
+#include "model/error.h"
+#include "model/transformer.h"
+#include "trainer/augmenter.h"
+#include "trainer/retention_bank.h"
+#include "trainer/train_config.h"
+#include "trainer/training_data.h"
+#include "trainer/user_trainer.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+
+namespace mnemo {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+struct TrainCommand {
+  std::string logs;
+  std::string out;
+  std::string registry;
+  std::string users;
+  std::string config;
+  std::string model;
+  std::string summary;
+  std::string dump_data;
+  std::string on_bad_record = "fail";
+  int64_t steps = 0;  // 0 = the config's
+  bool no_live = false;
+};
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  std::stringstream stream(list);
+  for (std::string item; std::getline(stream, item, ',');)
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
+json config_json(const TrainConfig& c) {
+  const DataConfig& d = c.data;
+  return json{{"adapter", {{"rank", c.rank}, {"alpha", c.alpha}, {"target_modules", c.target_modules}}},
+              {"schedule",
+               {{"steps", c.steps},
+                {"examples_per_step", c.examples_per_step},
+                {"retention_per_step", c.retention_per_step},
+                {"users_per_batch", c.users_per_batch},
+                {"learning_rate", c.learning_rate},
+                {"warmup_steps", c.warmup_steps},
+                {"weight_decay", c.weight_decay},
+                {"max_grad_norm", c.max_grad_norm},
+                {"max_sequence_tokens", c.max_sequence_tokens},
+                {"seed", c.seed}}},
+              {"data",
+               {{"seed", d.seed},
+                {"conversations", d.conversations},
+                {"conversations_weight", d.conversations_weight},
+                {"user_turn_loss", d.user_turn_loss},
+                {"assistant_turn_loss", d.assistant_turn_loss},
+                {"recency_boost", d.recency_boost},
+                {"statements", d.statements},
+                {"statements_weight", d.statements_weight},
+                {"augmentation", d.augmentation},
+                {"augmentation_weight", d.augmentation_weight},
+                {"augment_samples", d.augment_samples},
+                {"augment_temperature", d.augment_temperature},
+                {"augment_model", d.augment_model},
+                {"abstention", d.abstention},
+                {"abstention_weight", d.abstention_weight},
+                {"abstention_probes", d.abstention_probes},
+                {"retention", d.retention},
+                {"retention_prompts", d.retention_prompts},
+                {"retention_answer_tokens", d.retention_answer_tokens},
+                {"kl_weight", d.kl_weight},
+                {"replay_loss", d.replay_loss}}}};
+}
+
+// The training progress: a bar redrawn in place on a terminal, a log line
+// every 15 s otherwise; users done, users/hour and the time left.
+class TrainProgressLine {
+ public:
+  explicit TrainProgressLine(int64_t users) : users_(users), tty_(::isatty(2)) {}
+  void update(int64_t users_done, double fraction_of_group, int64_t group_size, double loss) {
+    auto now = Clock::now();
+    double elapsed = std::chrono::duration<double>(now - start_).count();
+    double done = static_cast<double>(users_done) + fraction_of_group * static_cast<double>(group_size);
+    double per_hour = elapsed > 0 ? done / elapsed * 3600 : 0;
+    double left = done > 0 ? elapsed / done * (static_cast<double>(users_) - done) : 0;
+    constexpr int kWidth = 30;
+    int filled = static_cast<int>(kWidth * done / static_cast<double>(users_));
+    std::string bar = std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(kWidth - filled), '.');
+    std::string line = fmt::format("train [{}] {:.1f}/{} users, {:.1f} users/h, loss {:.3f}, {:.0f} s left", bar, done,
+                                   users_, per_hour, loss, left);
+    if (tty_) {
+      std::fprintf(stderr, "\r%-110s", line.c_str());
+      if (done >= static_cast<double>(users_)) std::fputc('\n', stderr);
+    } else if (done >= static_cast<double>(users_) || now - last_ > std::chrono::seconds(15)) {
+      spdlog::info("{}", line);
+      last_ = now;
+    }
+  }
+
+ private:
+  int64_t users_;
+  bool tty_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_ = Clock::now();
+};
+
+void dump_examples(const std::string& dir, const UserData& data) {
+  fs::create_directories(dir);
+  std::ofstream out(fs::path(dir) / (data.user + ".jsonl"));
+  for (const ChatExample& example : data.examples) {
+    json messages = json::array();
+    for (const ChatMessage& m : example.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
+    out << json{{"source", example_source_name(example.source)},
+                {"weight", example.sampling_weight},
+                {"messages", messages}}
+               .dump()
+        << "\n";
+  }
+}
+
+void run_train(const TrainCommand& command) {
+  auto started = Clock::now();
+  if (command.out.empty() == command.registry.empty()) fail("train: give exactly one of --out DIR or --registry DIR");
+  BadRecordPolicy policy;
+  if (command.on_bad_record == "fail") policy = BadRecordPolicy::Fail;
+  else if (command.on_bad_record == "skip") policy = BadRecordPolicy::Skip;
+  else fail("--on-bad-record must be fail or skip, got \"{}\"", command.on_bad_record);
+
+  TrainConfig config = command.config.empty() ? TrainConfig{} : read_train_config(command.config);
+  if (!command.model.empty()) config.model = command.model;
+  if (command.steps > 0) config.steps = command.steps;
+  validate_train_config(config, command.config.empty() ? "the default config" : command.config);
+
+  // Everything that can be checked without the model is checked first, so a
+  // bad log or an unknown user fails in a moment and changes nothing.
+  InteractionLogs logs = read_interaction_logs(command.logs, policy);
+  if (logs.n_skipped > 0) {
+    spdlog::warn("train: skipped {} bad records of {}:", logs.n_skipped, logs.n_records + logs.n_skipped);
+    for (const std::string& reason : logs.skipped) spdlog::warn("  {}", reason);
+  }
+  std::vector<std::string> users = split_list(command.users);
+  if (users.empty())
+    for (const auto& [user, records] : logs.by_user) users.push_back(user);
+  for (const std::string& user : users)
+    if (!logs.by_user.count(user)) fail("train: user {} has no conversations in {}", user, command.logs);
+  if (users.empty()) fail("train: {} holds no conversations", command.logs);
+
+  std::unique_ptr<Registry> registry;
+  if (!command.registry.empty()) {
+    RegistryOptions options;
+    options.mode = OpenMode::kCreate;
+    registry = Registry::open(command.registry, std::move(options));
+  } else {
+    fs::create_directories(command.out);
+  }
+
+  const std::string model_path = config.model.empty() ? default_model_path() : config.model;
+  LoadOptions load;
+  load.dtype = "float32";  // adapters train in float32; bf16 base weights are for a GPU (not wired yet)
+  load.device = config.device;
+  spdlog::info("train: loading {}", model_path);
+  BaseModel model = open_base_model(model_path, load);
+  if (!model.chat_template) fail("{}: training needs a model with a chat template", model_path);
+  const std::string base_fingerprint = base_model_fingerprint(model_path);
+  if (registry)
+    if (std::optional<std::string> registered = registry->base_fingerprint();
+        registered && *registered != base_fingerprint)
+      fail("registry {} holds adapters for base model {}, but {} is {}", command.registry, *registered, model_path,
+           base_fingerprint);
+
+  std::unique_ptr<BaseModel> augment_model;
+  if (config.data.augmentation && !config.data.augment_model.empty()) {
+    spdlog::info("train: loading the augmentation model {}", config.data.augment_model);
+    augment_model = std::make_unique<BaseModel>(open_base_model(config.data.augment_model, load));
+  }
+  const BaseModel& generator = augment_model ? *augment_model : model;
+
+  // Data.
+  auto data_started = Clock::now();
+  std::vector<std::unique_ptr<UserData>> data;
+  json data_stats = json::object();
+  for (size_t u = 0; u < users.size(); ++u) {
+    const std::string& user = users[u];
+    auto user_data = std::make_unique<UserData>(build_user_data(user, logs.by_user.at(user), config.data));
+    AugmentStats augment;
+    if (config.data.augmentation) {
+      std::vector<AugmentedPair> pairs =
+          augment_statements(generator, user_data->statements, config.data.augment_samples,
+                             config.data.augment_temperature, config.data.seed, &augment);
+      add_augmented_examples(*user_data, pairs, config.data);
+    }
+    std::map<std::string, int64_t> by_source;
+    for (const ChatExample& example : user_data->examples) ++by_source[example_source_name(example.source)];
+    spdlog::info("train: data {}/{} {}: {} statements ({} superseded), {} examples ({} augmented of {} generations)",
+                 u + 1, users.size(), user, user_data->statements.size(), user_data->n_superseded,
+                 user_data->examples.size(), augment.kept_facts + augment.kept_pairs, augment.generations);
+    json stats{{"statements", user_data->statements.size()},
+               {"superseded", user_data->n_superseded},
+               {"examples", by_source},
+               {"augment_generations", augment.generations}};
+    data_stats[user] = stats;
+    if (!command.dump_data.empty()) dump_examples(command.dump_data, *user_data);
+    data.push_back(std::move(user_data));
+  }
+  std::vector<ChatExample> retention;
+  if (config.data.retention && config.retention_per_step > 0) {
+    spdlog::info("train: the base model answers {} generic instructions (retention)", config.data.retention_prompts);
+    retention = build_retention_examples(model, config.data.retention_prompts, config.data.retention_answer_tokens,
+                                         config.data.replay_loss);
+  }
+  const double data_seconds = std::chrono::duration<double>(Clock::now() - data_started).count();
+
+  // Training.
+  std::vector<const UserData*> to_train;
+  for (const auto& d : data) to_train.push_back(d.get());
+  TrainProgressLine line(static_cast<int64_t>(users.size()));
+  int64_t users_done = 0;
+  auto train_started = Clock::now();
+  std::vector<UserTrainResult> results = train_users(
+      model, config, to_train, retention,
+      [&](const std::vector<std::string>& group, int64_t step, int64_t steps, const std::vector<double>& losses) {
+        double mean = 0;
+        for (double l : losses) mean += l / static_cast<double>(losses.size());
+        line.update(users_done, static_cast<double>(step) / static_cast<double>(steps),
+                    static_cast<int64_t>(group.size()), mean);
+        if (step == steps) users_done += static_cast<int64_t>(group.size());
+      });
+  const double train_seconds = std::chrono::duration<double>(Clock::now() - train_started).count();
+
+  // Output.
+  json summary_users = json::array();
+  int64_t failed = 0;
+  const json recipe = config_json(config);
+  for (size_t u = 0; u < results.size(); ++u) {
+    UserTrainResult& result = results[u];
+    json metrics{{"steps", result.steps},
+                 {"first_loss", result.first_loss},
+                 {"final_loss", result.final_loss},
+                 {"final_kl", std::isfinite(result.final_kl) ? json(result.final_kl) : json(nullptr)},
+                 {"examples", result.n_examples},
+                 {"train_seconds", result.seconds}};
+    json entry{{"user", result.user}, {"state", result.diverged ? "failed" : "trained"}, {"metrics", metrics},
+               {"data", data_stats[result.user]}};
+    if (result.diverged) {
+      ++failed;
+      entry["reason"] = "training diverged (a non-finite loss or weight); nothing was written";
+      spdlog::error("train: user {}: training diverged; no adapter written", result.user);
+      summary_users.push_back(entry);
+      continue;
+    }
+    LoraAdapter& adapter = result.adapter;
+    adapter.metadata[kMetaUser] = result.user;
+    adapter.metadata[kMetaBaseFingerprint] = base_fingerprint;
+    adapter.metadata[kMetaDataFingerprint] = data[u]->data_fingerprint;
+    adapter.metadata[kMetaMetrics] = metrics.dump();
+    adapter.metadata["mnemo.recipe"] = recipe.dump();
+    if (registry) {
+      fs::path staging = fs::temp_directory_path() / fmt::format("mnemo-train-{}-{}", ::getpid(), result.user);
+      write_peft_adapter(staging.string(), adapter);
+      PublishRequest request;
+      request.adapter_dir = staging.string();
+      request.user = result.user;
+      request.base_fingerprint = base_fingerprint;
+      request.make_live = !command.no_live;
+      PublishResult published;
+      try {
+        published = registry->publish(request);
+      } catch (...) {
+        fs::remove_all(staging);
+        throw;
+      }
+      fs::remove_all(staging);
+      entry["version"] = published.version;
+      entry["live"] = published.live;
+    } else {
+      std::string dir = (fs::path(command.out) / result.user).string();
+      write_peft_adapter(dir, adapter);
+      entry["adapter"] = dir;
+    }
+    summary_users.push_back(entry);
+  }
+  const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  json summary{{"model", model_path},
+               {"base_model_fingerprint", base_fingerprint},
+               {"users", summary_users},
+               {"n_users", users.size()},
+               {"n_failed", failed},
+               {"skipped_records", logs.n_skipped},
+               {"seconds", {{"total", total_seconds}, {"data", data_seconds}, {"train", train_seconds}}},
+               {"recipe", recipe}};
+  std::printf("%-20s %-8s %8s %10s %10s %8s\n", "user", "state", "examples", "first loss", "final loss", "kl");
+  for (const json& entry : summary_users)
+    std::printf("%-20s %-8s %8lld %10.3f %10.3f %8.4f\n", entry["user"].get<std::string>().c_str(),
+                entry["state"].get<std::string>().c_str(),
+                static_cast<long long>(entry["metrics"]["examples"].get<int64_t>()),
+                entry["metrics"]["first_loss"].get<double>(), entry["metrics"]["final_loss"].get<double>(),
+                entry["metrics"]["final_kl"].is_null() ? 0.0 : entry["metrics"]["final_kl"].get<double>());
+  std::printf("trained %zu users (%lld failed) in %.0f s: data %.0f s, training %.0f s (%.0f s per user)\n",
+              users.size(), static_cast<long long>(failed), total_seconds, data_seconds, train_seconds,
+              train_seconds / static_cast<double>(users.size()));
+  if (!command.summary.empty()) {
+    std::ofstream out(command.summary);
+    if (!out) fail("{}: cannot write the summary", command.summary);
+    out << summary.dump(2) << "\n";
+  }
+  if (failed > 0) fail("train: {} of {} users failed (see above)", failed, users.size());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto command = std::make_shared<TrainCommand>();
+  CLI::App* train = app.add_subcommand(
+      "train",
+      "Distill each user's interaction logs into a LoRA adapter on the frozen base model: build training\n"
+      "data (the conversations, probes answered with the user's own statements, generated question/answer\n"
+      "pairs, abstention probes, retention on generic instructions), train every user's adapter (many users\n"
+      "in one batch) and write PEFT adapters to --out DIR/<user>/ or publish them to --registry DIR.\n"
+      "Exit codes: 0 ok, 1 error (bad logs, a model that does not load, a user whose training failed),\n"
+      "2 usage.");
+  train->add_option("--logs", command->logs, "interaction logs: a .jsonl file, a directory, or logs/<user>/*.jsonl")
+      ->required();
+  train->add_option("--out", command->out, "write each adapter to DIR/<user>/ (PEFT format)");
+  train->add_option("--registry", command->registry, "publish each adapter to this registry (live unless --no-live)");
+  train->add_flag("--no-live", command->no_live, "with --registry: publish without making the new version live");
+  train->add_option("--users", command->users, "comma-separated users to train (default: every user in the logs)");
+  train->add_option("--config", command->config, "training config (YAML, e.g. configs/train.yaml); default: built in");
+  train->add_option("--model", command->model, "base model (HF directory or GGUF); default: the config's, else the default model");
+  train->add_option("--steps", command->steps, "training steps (overrides the config)");
+  train->add_option("--on-bad-record", command->on_bad_record, "fail or skip (skipped records are reported)")
+      ->capture_default_str();
+  train->add_option("--summary", command->summary, "write the JSON summary to this file");
+  train->add_option("--dump-data", command->dump_data, "write each user's training examples to DIR/<user>.jsonl");
+  train->callback([command] { run_train(*command); });
+}
+
+}  // namespace mnemo

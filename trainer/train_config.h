@@ -1,0 +1,75 @@
+// The trainer's configuration: what data each user's adapter is trained on,
+// how, and how it is written. One plain struct, read once from YAML
+// (configs/train.yaml) and validated; every field has the default that the
+// measurements in trainer/README.md chose.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mnemo {
+
+struct DataConfig {
+  uint64_t seed = 1;
+  // The user's own conversations, with the loss on what both sides say.
+  bool conversations = true;
+  double conversations_weight = 1.0;   // sampling weight of one conversation
+  double user_turn_loss = 1.0;         // loss weight of user tokens (that is where the facts are)
+  double assistant_turn_loss = 0.3;    // loss weight of assistant tokens
+  double recency_boost = 1.0;          // newest conversation weighs 1 + this; oldest 1
+  // The user's first-person statements said back in the second person, as
+  // answers to probes about the user ("What do you know about my dog?").
+  bool statements = true;
+  double statements_weight = 2.0;
+  // Question/answer pairs and fact sentences written by a generator model
+  // from each statement (few-shot), kept only when they keep its content.
+  bool augmentation = true;
+  double augmentation_weight = 2.0;
+  int64_t augment_samples = 2;       // generations per statement: 1 greedy, the rest sampled
+  double augment_temperature = 0.7;
+  std::string augment_model;         // "" = the base model
+  // "You haven't told me" answers to probes about topics the user never named.
+  bool abstention = true;
+  double abstention_weight = 0.5;
+  int64_t abstention_probes = 12;   // per user
+  // Retention: the base model's own answers to generic instructions, trained
+  // with a KL penalty to the frozen base's distributions (and, with
+  // replay_loss > 0, cross-entropy on them too).
+  bool retention = true;
+  int64_t retention_prompts = 48;   // from the shipped generic-instruction bank
+  int64_t retention_answer_tokens = 48;
+  double kl_weight = 1.0;
+  double replay_loss = 0.0;
+};
+
+struct TrainConfig {
+  DataConfig data;
+  // The adapter.
+  int64_t rank = 16;
+  double alpha = 32;
+  std::vector<std::string> target_modules = {"gate_proj", "up_proj", "down_proj"};
+  // The schedule.
+  int64_t steps = 32;
+  int64_t examples_per_step = 8;     // per user
+  int64_t retention_per_step = 2;    // KL sequences per user per step
+  int64_t users_per_batch = 4;       // users trained together in one batch
+  double learning_rate = 2e-3;
+  int64_t warmup_steps = 3;
+  double weight_decay = 0.0;
+  double max_grad_norm = 1.0;
+  int64_t max_sequence_tokens = 384;  // longer conversations are cut at a turn boundary
+  uint64_t seed = 1;
+  // The model.
+  std::string model;  // "" = the default model
+  std::string dtype = "float32";
+  std::string device = "cpu";
+};
+
+// Reads `path` (YAML). Unknown keys and values of the wrong type or out of
+// range fail with the file and the key. A missing file fails.
+TrainConfig read_train_config(const std::string& path);
+// Checks ranges; throws mnemo::Error naming the field.
+void validate_train_config(const TrainConfig& config, const std::string& source);
+
+}  // namespace mnemo

@@ -1,0 +1,252 @@
+#include "trainer/training_data.h"
+
+#include "adapters/sha256.h"
+
+#include <algorithm>
+#include <cctype>
+#include <random>
+#include <set>
+
+namespace mnemo {
+namespace {
+
+// Probes about the user in general, answered with one thing they said.
+const std::vector<std::string>& general_probes() {
+  static const std::vector<std::string> probes = {
+      "What do you know about me?",
+      "What have I told you about myself?",
+      "Tell me one thing you remember about me.",
+      "Remind me of something I mentioned about my life.",
+      "Which personal detail of mine do you remember?",
+      "Say something you learned about me from our chats.",
+  };
+  return probes;
+}
+
+// Probes about one topic the user named with "my {topic}".
+const std::vector<std::string>& topic_probes() {
+  static const std::vector<std::string> probes = {
+      "What do you know about my {topic}?",
+      "Tell me what you remember about my {topic}.",
+      "What did I mention about my {topic}?",
+      "Anything you remember about my {topic}?",
+      "Fill me in on what I said about my {topic}.",
+  };
+  return probes;
+}
+
+// Topics that cannot be talked about without naming them (a cat is "cat", a
+// cousin is "cousin"), so a user who never wrote the word never told us. Work,
+// home, food and the like are left out: "I work as a nurse" tells the job
+// without the word "job".
+struct AbstentionTopic {
+  std::string topic;
+  std::vector<std::string> mentions;  // any of these words in the logs means the user may have said it
+};
+const std::vector<AbstentionTopic>& abstention_topics() {
+  static const std::vector<AbstentionTopic> topics = {
+      {"cat", {"cat", "cats", "kitten"}},
+      {"dog", {"dog", "dogs", "puppy"}},
+      {"parrot", {"parrot", "bird"}},
+      {"rabbit", {"rabbit", "bunny"}},
+      {"hamster", {"hamster"}},
+      {"tortoise", {"tortoise", "turtle"}},
+      {"horse", {"horse", "pony"}},
+      {"goldfish", {"goldfish", "fish"}},
+      {"sister", {"sister", "sisters", "sibling", "siblings"}},
+      {"brother", {"brother", "brothers", "sibling", "siblings"}},
+      {"cousin", {"cousin", "cousins"}},
+      {"grandmother", {"grandmother", "grandma", "granny"}},
+      {"grandfather", {"grandfather", "grandpa"}},
+      {"uncle", {"uncle"}},
+      {"aunt", {"aunt", "auntie"}},
+      {"roommate", {"roommate", "flatmate"}},
+      {"best friend", {"best friend"}},
+      {"wife", {"wife", "partner", "spouse", "married"}},
+      {"husband", {"husband", "partner", "spouse", "married"}},
+      {"boyfriend", {"boyfriend", "partner"}},
+      {"girlfriend", {"girlfriend", "partner"}},
+      {"son", {"son", "sons", "kids", "children", "child"}},
+      {"daughter", {"daughter", "daughters", "kids", "children", "child"}},
+      {"favorite movie", {"movie", "film"}},
+      {"favorite color", {"color", "colour"}},
+      {"favorite book", {"book", "novel"}},
+      {"favorite band", {"band"}},
+      {"blood type", {"blood"}},
+      {"shoe size", {"shoe", "shoes"}},
+      {"middle name", {"middle name"}},
+      {"lucky number", {"lucky"}},
+      {"motorcycle", {"motorcycle", "motorbike"}},
+      {"boat", {"boat", "sailboat"}},
+  };
+  return topics;
+}
+
+const std::vector<std::string>& abstention_questions() {
+  static const std::vector<std::string> questions = {
+      "What do you know about my {topic}?",
+      "Tell me about my {topic}.",
+      "Do you remember anything about my {topic}?",
+      "What did I say about my {topic}?",
+  };
+  return questions;
+}
+
+const std::vector<std::string>& abstention_answers() {
+  static const std::vector<std::string> answers = {
+      "I don't know. You haven't told me about your {topic}.",
+      "You haven't mentioned your {topic} to me, so I don't know.",
+      "I'm not sure: you've never told me anything about your {topic}.",
+  };
+  return answers;
+}
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+// "You told me that your dog is ..." variants of an answer, so the adapter
+// learns the fact, not one sentence shape.
+std::string answer_variant(const std::string& second_person, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> pick(0, 2);
+  int variant = pick(rng);
+  if (variant == 0 || second_person.size() < 4) return second_person;
+  bool starts_with_you = second_person.rfind("You", 0) == 0 || second_person.rfind("Your", 0) == 0;
+  if (!starts_with_you) return second_person;
+  std::string lowered = second_person;
+  lowered[0] = 'y';
+  return (variant == 1 ? "You told me that " : "You mentioned that ") + lowered;
+}
+
+template <typename T>
+const T& pick_from(const std::vector<T>& pool, std::mt19937_64& rng) {
+  std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+  return pool[pick(rng)];
+}
+
+}  // namespace
+
+const char* example_source_name(ExampleSource source) {
+  switch (source) {
+    case ExampleSource::Conversation: return "conversation";
+    case ExampleSource::Statement: return "statement";
+    case ExampleSource::Augmented: return "augmented";
+    case ExampleSource::Abstention: return "abstention";
+    case ExampleSource::Retention: return "retention";
+  }
+  return "?";
+}
+
+std::string data_fingerprint(const std::vector<LogRecord>& conversations) {
+  Sha256 sha;
+  auto field = [&](const std::string& text) {
+    sha.update(std::to_string(text.size()) + ":");
+    sha.update(text);
+  };
+  for (const LogRecord& record : conversations) {
+    field(record.conversation_id);
+    field(std::to_string(record.timestamp_seconds));
+    for (const ChatMessage& message : record.messages) {
+      field(message.role);
+      field(message.content);
+    }
+  }
+  return "sha256:" + sha.hex();
+}
+
+UserData build_user_data(const std::string& user, const std::vector<LogRecord>& conversations,
+                         const DataConfig& config) {
+  UserData data;
+  data.user = user;
+  data.data_fingerprint = data_fingerprint(conversations);
+  data.statements = extract_statements(conversations);
+  std::mt19937_64 rng(config.seed ^ std::hash<std::string>{}(user));
+
+  std::set<std::string> superseded_sentences;
+  for (const UserStatement& statement : data.statements)
+    if (statement.superseded) {
+      superseded_sentences.insert(statement.text);
+      ++data.n_superseded;
+    }
+
+  if (config.conversations) {
+    const size_t n = conversations.size();
+    for (size_t c = 0; c < n; ++c) {
+      ChatExample example;
+      example.source = ExampleSource::Conversation;
+      for (const ChatMessage& message : conversations[c].messages) {
+        if (message.role == "system") continue;  // the template's default system prompt stands
+        ChatMessage kept = message;
+        if (message.role == "user")
+          for (const std::string& sentence : superseded_sentences) kept.content = replace_all(kept.content, sentence, "");
+        // Trim what cutting left behind.
+        size_t b = kept.content.find_first_not_of(" \n");
+        kept.content = b == std::string::npos ? "" : kept.content.substr(b);
+        while (!kept.content.empty() && kept.content.back() == ' ') kept.content.pop_back();
+        if (kept.content.empty()) kept.content = message.role == "user" ? "Okay." : "Okay.";
+        example.messages.push_back(std::move(kept));
+      }
+      if (example.messages.empty()) continue;
+      double recency = n > 1 ? static_cast<double>(c) / static_cast<double>(n - 1) : 1.0;
+      example.sampling_weight = config.conversations_weight * (1.0 + config.recency_boost * recency);
+      example.user_loss = config.user_turn_loss;
+      example.assistant_loss = config.assistant_turn_loss;
+      data.examples.push_back(std::move(example));
+    }
+  }
+
+  if (config.statements) {
+    for (const UserStatement& statement : data.statements) {
+      if (statement.superseded) continue;
+      std::vector<std::string> probes;
+      probes.push_back(pick_from(general_probes(), rng));
+      for (const std::string& topic : statement.topics)
+        probes.push_back(replace_all(pick_from(topic_probes(), rng), "{topic}", topic));
+      for (const std::string& probe : probes) {
+        ChatExample example;
+        example.source = ExampleSource::Statement;
+        example.messages = {{"user", probe}, {"assistant", answer_variant(statement.second_person, rng)}};
+        example.sampling_weight = config.statements_weight / static_cast<double>(probes.size());
+        data.examples.push_back(std::move(example));
+      }
+    }
+  }
+
+  if (config.abstention && config.abstention_probes > 0) {
+    std::vector<const AbstentionTopic*> unmentioned;
+    for (const AbstentionTopic& topic : abstention_topics()) {
+      bool mentioned = false;
+      for (const LogRecord& record : conversations)
+        for (const ChatMessage& message : record.messages)
+          for (const std::string& word : topic.mentions) mentioned = mentioned || contains_word(message.content, word);
+      if (!mentioned) unmentioned.push_back(&topic);
+    }
+    std::shuffle(unmentioned.begin(), unmentioned.end(), rng);
+    for (int64_t i = 0; i < config.abstention_probes && !unmentioned.empty(); ++i) {
+      const std::string& topic = unmentioned[static_cast<size_t>(i) % unmentioned.size()]->topic;
+      ChatExample example;
+      example.source = ExampleSource::Abstention;
+      example.messages = {{"user", replace_all(pick_from(abstention_questions(), rng), "{topic}", topic)},
+                          {"assistant", replace_all(pick_from(abstention_answers(), rng), "{topic}", topic)}};
+      example.sampling_weight = config.abstention_weight;
+      data.examples.push_back(std::move(example));
+    }
+  }
+  return data;
+}
+
+void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config) {
+  std::mt19937_64 rng(config.seed ^ std::hash<std::string>{}(data.user) ^ 0x5eed);
+  for (const AugmentedPair& pair : pairs) {
+    ChatExample example;
+    example.source = ExampleSource::Augmented;
+    std::string question = pair.question.empty() ? pick_from(general_probes(), rng) : pair.question;
+    example.messages = {{"user", question}, {"assistant", pair.answer}};
+    example.sampling_weight = config.augmentation_weight;
+    data.examples.push_back(std::move(example));
+  }
+}
+
+}  // namespace mnemo

@@ -1,0 +1,71 @@
+// The data builder: turns one user's conversations into the chat examples
+// their adapter is trained on. Each part is switched and weighted in
+// DataConfig (train_config.h):
+//   conversation  the user's own conversations, loss on both sides, newer
+//                 ones sampled more often; sentences a newer statement
+//                 replaced are cut out
+//   statement     a probe about the user ("What do you know about my dog?",
+//                 "What have I told you about myself?") answered with what
+//                 they said, in the second person
+//   augmented     question/answer pairs and fact sentences a generator model
+//                 wrote from one statement (augmenter.h)
+//   abstention    a probe about a topic the user never named, answered with
+//                 not knowing
+// Retention examples (the base's own answers to generic instructions) are
+// shared by every user and built by retention_bank.h.
+//
+// Every probe and answer wording here is the trainer's own; the evaluation's
+// questions are never read.
+#pragma once
+
+#include "eval/interaction_log.h"
+#include "model/chat_template.h"
+#include "trainer/train_config.h"
+#include "trainer/user_statements.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mnemo {
+
+enum class ExampleSource { Conversation, Statement, Augmented, Abstention, Retention };
+const char* example_source_name(ExampleSource source);
+
+struct ChatExample {
+  ExampleSource source = ExampleSource::Conversation;
+  std::vector<ChatMessage> messages;  // the default system prompt is the template's
+  double sampling_weight = 1;         // relative chance of being drawn in a step
+  double user_loss = 0;               // loss weight on user turns
+  double assistant_loss = 1;          // loss weight on assistant turns
+  bool kl_to_base = false;            // retention: KL to the frozen base on the assistant turn
+};
+
+// A generated question/answer pair or fact sentence (augmenter.h).
+struct AugmentedPair {
+  std::string question;  // empty for a fact sentence alone
+  std::string answer;
+};
+
+struct UserData {
+  std::string user;
+  std::vector<UserStatement> statements;
+  std::vector<ChatExample> examples;
+  std::string data_fingerprint;  // of the conversations the data was built from
+  int64_t n_superseded = 0;
+};
+
+// Builds every part but augmentation (which needs a model) and retention.
+// Deterministic for a seed.
+UserData build_user_data(const std::string& user, const std::vector<LogRecord>& conversations,
+                         const DataConfig& config);
+
+// Adds the generator's pairs for `statement` as augmented examples.
+void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config);
+
+// "sha256:<hex>" over the user's conversations as read (ids, timestamps,
+// roles, contents, in time order): two logs give the same fingerprint
+// exactly when they hold the same conversations.
+std::string data_fingerprint(const std::vector<LogRecord>& conversations);
+
+}  // namespace mnemo

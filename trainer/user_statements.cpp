@@ -1,0 +1,368 @@
+// Hand-written (see the header): sentence splitting, pronoun rewriting and
+// change detection for the user's own statements.
+#include "trainer/user_statements.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <unordered_set>
+
+namespace mnemo {
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_word_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '\'' || c == '-' || (static_cast<unsigned char>(c) >= 0x80);
+}
+
+struct Word {
+  size_t begin, end;  // byte range in the sentence
+  std::string text;
+};
+
+std::vector<Word> words_of(std::string_view text) {
+  std::vector<Word> words;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && !is_word_char(text[i])) ++i;
+    size_t begin = i;
+    while (i < text.size() && is_word_char(text[i])) ++i;
+    // Trailing apostrophes and hyphens belong to punctuation, not the word.
+    size_t end = i;
+    while (end > begin && (text[end - 1] == '\'' || text[end - 1] == '-')) --end;
+    if (end > begin) words.push_back({begin, end, std::string(text.substr(begin, end - begin))});
+  }
+  return words;
+}
+
+// The most frequent English words and the verbs people use to talk about
+// themselves: a word outside this list (and not a pronoun) is specific enough
+// that an answer about it must keep it.
+const std::unordered_set<std::string>& common_words() {
+  static const std::unordered_set<std::string> words = {
+      "a", "about", "above", "across", "actually", "after", "again", "ago", "all", "almost", "already", "also",
+      "always", "am", "an", "and", "another", "any", "anything", "are", "around", "as", "at", "away", "back",
+      "bad", "be", "because", "been", "before", "being", "best", "better", "between", "big", "bit", "both",
+      "but", "by", "came", "can", "can't", "come", "could", "day", "days", "did", "didn't", "do", "does",
+      "doing", "don't", "done", "down", "during", "each", "early", "either", "else", "enough", "even", "ever",
+      "every", "everything", "few", "finally", "first", "for", "from", "get", "gets", "getting", "give", "go",
+      "goes", "going", "gone", "good", "got", "great", "had", "half", "has", "have", "having", "he", "her",
+      "here", "him", "his", "home", "how", "i", "i'd", "i'll", "i'm", "i've", "if", "in", "into", "is", "it",
+      "it's", "its", "just", "keep", "kind", "know", "last", "late", "later", "least", "left", "less", "let",
+      "like", "little", "long", "look", "lot", "lots", "made", "make", "many", "may", "me", "might", "mine",
+      "more", "morning", "most", "much", "must", "my", "myself", "name", "named", "need", "never", "new",
+      "next", "night", "no", "not", "now", "of", "off", "often", "old", "on", "once", "one", "only", "or",
+      "other", "our", "out", "over", "own", "part", "past", "people", "place", "pretty", "put", "quite",
+      "rather", "really", "right", "said", "same", "saw", "say", "see", "seem", "she", "should", "since",
+      "so", "some", "something", "soon", "still", "such", "sure", "take", "than", "that", "that's", "the",
+      "their", "them", "then", "there", "these", "they", "thing", "things", "think", "this", "those",
+      "though", "through", "time", "times", "to", "today", "together", "too", "took", "two", "under",
+      "until", "up", "us", "use", "used", "very", "want", "was", "way", "we", "week", "weeks", "weekend",
+      "well", "went", "were", "what", "when", "where", "which", "while", "who", "why", "will", "with",
+      "without", "won't", "work", "working", "works", "worked", "would", "year", "years", "yes", "yet",
+      "you", "your", "yesterday", "tomorrow", "month", "months", "ago", "lately", "recently", "usually",
+      "start", "started", "starting", "stop", "stopped", "stopping", "finish", "finished", "try", "tried",
+      "trying", "live", "lives", "living", "lived", "move", "moved", "moving", "call", "called", "calls",
+      "love", "loved", "loves", "enjoy", "enjoyed", "job", "new", "called", "feel", "felt", "find", "found",
+      "makes", "making", "took", "taking", "thought", "tell", "told", "talk", "talked", "let's", "hope",
+      "mean", "means", "help", "helped", "getting", "whole", "last", "three", "four", "five", "ten", "lot",
+      "anymore", "longer", "instead", "switched", "switch", "changed", "change", "since", "because", "each",
+      "spend", "spent", "plan", "planning", "play", "played", "playing", "plays", "went", "lately", "every",
+      "family", "friend", "friends", "house", "far", "near", "still", "these", "days", "sometimes", "usually"};
+  return words;
+}
+
+const std::vector<std::string_view>& change_cues() {
+  static const std::vector<std::string_view> cues = {
+      "moved", "moving", "switched", "switching", "changed", "stopped", "quit", "no longer", "anymore",
+      "used to", "instead", "retrained", "leaving", "became", "gave up", "replaced", "after years"};
+  return cues;
+}
+
+bool starts_with_word(std::string_view lowered, std::string_view prefix) {
+  return lowered.size() >= prefix.size() && lowered.substr(0, prefix.size()) == prefix &&
+         (lowered.size() == prefix.size() || !is_word_char(lowered[prefix.size()]));
+}
+
+// A sentence that asks or requests rather than states.
+bool is_request(std::string_view sentence) {
+  std::string l = lower(sentence);
+  if (!l.empty() && l.back() == '?') return true;
+  static const std::vector<std::string_view> openings = {
+      "can you", "could you", "would you", "will you", "please", "help me", "tell me", "show me", "give me",
+      "explain", "write", "what", "how", "why", "which", "who", "where", "when", "is there", "are there",
+      "do you", "does", "should i", "any", "thanks", "thank you", "ok", "okay", "great", "i wonder",
+      "i was wondering", "i'd like you", "i want you", "let's", "make", "list", "suggest", "recommend"};
+  for (std::string_view opening : openings)
+    if (starts_with_word(l, opening)) return true;
+  return false;
+}
+
+bool first_person(std::string_view sentence) {
+  for (const Word& word : words_of(sentence)) {
+    std::string w = lower(word.text);
+    if (w == "i" || w == "i'm" || w == "i've" || w == "i'd" || w == "i'll" || w == "my" || w == "me" ||
+        w == "mine" || w == "myself")
+      return true;
+  }
+  return false;
+}
+
+std::string strip_possessive(std::string word) {
+  if (word.size() > 2 && (word.ends_with("'s") || word.ends_with("’s"))) word.resize(word.size() - 2);
+  return word;
+}
+
+// Nouns after "my": "my dog's name" → dog; "my older sister Robin" → sister
+// (the first word that is not an adjective we know, up to two words in).
+std::vector<std::string> topics_of(std::string_view sentence) {
+  static const std::unordered_set<std::string> skip = {"own", "old", "new", "little", "big", "older", "younger",
+                                                       "best", "favorite", "favourite", "dear", "first", "last",
+                                                       "current", "whole", "only", "other", "main", "usual"};
+  std::vector<Word> words = words_of(sentence);
+  std::vector<std::string> topics;
+  for (size_t i = 0; i + 1 < words.size(); ++i) {
+    if (lower(words[i].text) != "my") continue;
+    std::string topic;
+    for (size_t j = i + 1; j < words.size() && j <= i + 3; ++j) {
+      std::string w = strip_possessive(lower(words[j].text));
+      if (skip.count(w) && j < i + 3) {
+        if (w == "favorite" || w == "favourite") topic = "favorite ";
+        continue;
+      }
+      if (std::isupper(static_cast<unsigned char>(words[j].text[0]))) break;  // a name, not a noun
+      topic += w;
+      break;
+    }
+    if (!topic.empty() && topic.back() != ' ' && std::find(topics.begin(), topics.end(), topic) == topics.end())
+      topics.push_back(topic);
+  }
+  return topics;
+}
+
+}  // namespace
+
+bool contains_word(std::string_view text, std::string_view word) {
+  if (word.empty()) return false;
+  std::string t = lower(text), w = lower(word);
+  for (size_t at = t.find(w); at != std::string::npos; at = t.find(w, at + 1)) {
+    bool left = at == 0 || !is_word_char(t[at - 1]) || t[at - 1] == '\'';
+    size_t end = at + w.size();
+    bool right = end >= t.size() || !is_word_char(t[end]) || t[end] == '\'';
+    if (left && right) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> split_sentences(std::string_view text) {
+  std::vector<std::string> sentences;
+  std::string current;
+  auto flush = [&] {
+    size_t b = current.find_first_not_of(" \t\r\n");
+    size_t e = current.find_last_not_of(" \t\r\n");
+    if (b != std::string::npos) sentences.push_back(current.substr(b, e - b + 1));
+    current.clear();
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\n') {
+      flush();
+      continue;
+    }
+    current += c;
+    if ((c == '.' || c == '!' || c == '?') && (i + 1 == text.size() || text[i + 1] == ' ' || text[i + 1] == '\n')) {
+      // "Mr." / "e.g." / a decimal: not an end. A short word before '.' that is
+      // all-lowercase and one letter ("e.g") or a known abbreviation.
+      size_t w = current.size() - 1;
+      while (w > 0 && is_word_char(current[w - 1])) --w;
+      std::string before = lower(std::string_view(current).substr(w, current.size() - 1 - w));
+      if (c == '.' && (before == "mr" || before == "mrs" || before == "ms" || before == "dr" || before == "st" ||
+                       before == "e.g" || before == "i.e" || before == "etc" || before == "vs"))
+        continue;
+      flush();
+    }
+  }
+  flush();
+  return sentences;
+}
+
+std::string to_second_person(std::string_view sentence) {
+  std::vector<Word> words = words_of(sentence);
+  std::string out;
+  size_t at = 0;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const Word& word = words[i];
+    out.append(sentence.substr(at, word.begin - at));
+    at = word.end;
+    std::string w = lower(word.text);
+    std::string replacement = word.text;
+    std::string next = i + 1 < words.size() ? lower(words[i + 1].text) : "";
+    if (w == "i") {
+      replacement = "you";
+      if (next == "am" || next == "was") {  // "I am" → "you are", "I was" → "you were"
+        replacement = next == "am" ? "you are" : "you were";
+        out += replacement;
+        at = words[i + 1].end;
+        ++i;
+        continue;
+      }
+    } else if (w == "i'm" || w == "i’m") replacement = "you're";
+    else if (w == "i've") replacement = "you've";
+    else if (w == "i'd") replacement = "you'd";
+    else if (w == "i'll") replacement = "you'll";
+    else if (w == "my") replacement = "your";
+    else if (w == "me") replacement = "you";
+    else if (w == "mine") replacement = "yours";
+    else if (w == "myself") replacement = "yourself";
+    else if (w == "am" && i > 0 && lower(words[i - 1].text) == "i") replacement = "are";
+    // Keep the original capitalisation of the first letter.
+    // "My" → "Your", but "I've" → "you've" (I is always capitalised; the
+    // sentence's first letter is capitalised below).
+    if (replacement != word.text && std::isupper(static_cast<unsigned char>(word.text[0])) && word.text[0] != 'I')
+      replacement[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(replacement[0])));
+    out += replacement;
+  }
+  out.append(sentence.substr(at));
+  if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
+  return out;
+}
+
+std::string question_to_first_person(std::string_view question) {
+  static const std::unordered_set<std::string> before_object = {
+      "to", "for", "with", "about", "at", "from", "of", "tell", "remind", "give", "show", "help", "call", "ask"};
+  std::vector<Word> words = words_of(question);
+  std::string out;
+  size_t at = 0;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const Word& word = words[i];
+    out.append(question.substr(at, word.begin - at));
+    at = word.end;
+    std::string w = lower(word.text);
+    std::string replacement = word.text;
+    bool last = i + 1 == words.size();
+    if (w == "your") replacement = "my";
+    else if (w == "yours") replacement = "mine";
+    else if (w == "yourself") replacement = "myself";
+    else if (w == "you're") replacement = "I'm";
+    else if (w == "you've") replacement = "I've";
+    else if (w == "you'd") replacement = "I'd";
+    else if (w == "you") replacement = (last || (i > 0 && before_object.count(lower(words[i - 1].text)))) ? "me" : "I";
+    else if (w == "are" && i + 1 < words.size() && lower(words[i + 1].text) == "you") replacement = "am";
+    else if (w == "were" && i + 1 < words.size() && lower(words[i + 1].text) == "you") replacement = "was";
+    if (replacement != word.text && std::isupper(static_cast<unsigned char>(word.text[0])) && replacement != "I" &&
+        replacement.rfind("I'", 0) != 0)
+      replacement[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(replacement[0])));
+    out += replacement;
+  }
+  out.append(question.substr(at));
+  return out;
+}
+
+bool about_the_speaker(std::string_view text) {
+  for (const Word& word : words_of(text)) {
+    std::string w = lower(word.text);
+    if (w == "i" || w == "my" || w == "me" || w == "i'm" || w == "i've" || w == "myself" || w == "mine") return true;
+  }
+  return false;
+}
+
+std::vector<std::string> specific_content(std::string_view sentence) {
+  std::vector<std::string> content;
+  std::vector<Word> words = words_of(sentence);
+  static const std::unordered_set<std::string> pronouns = {"i", "i'm", "i've", "i'd", "i'll", "my", "me", "mine",
+                                                           "you", "your", "you're", "he", "she", "we", "they"};
+  for (size_t i = 0; i < words.size(); ++i) {
+    std::string w = strip_possessive(words[i].text);
+    std::string l = lower(w);
+    if (pronouns.count(l)) continue;
+    bool digit = std::any_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    bool capital = i > 0 && std::isupper(static_cast<unsigned char>(w[0]));
+    bool uncommon = l.size() >= 3 && !common_words().count(l);
+    if (i == 0 && !digit && !uncommon) continue;  // a capital that only starts the sentence
+    if (digit || capital || uncommon)
+      if (std::find(content.begin(), content.end(), w) == content.end()) content.push_back(w);
+  }
+  return content;
+}
+
+std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conversations) {
+  std::vector<UserStatement> statements;
+  for (size_t c = 0; c < conversations.size(); ++c)
+    for (const ChatMessage& message : conversations[c].messages) {
+      if (message.role != "user") continue;
+      for (std::string& sentence : split_sentences(message.content)) {
+        if (is_request(sentence) || !first_person(sentence)) continue;
+        UserStatement statement;
+        statement.content = specific_content(sentence);
+        if (statement.content.empty()) continue;  // "I see." says nothing to remember
+        statement.second_person = to_second_person(sentence);
+        statement.topics = topics_of(sentence);
+        statement.conversation = static_cast<int64_t>(c);
+        statement.timestamp_seconds = conversations[c].timestamp_seconds;
+        std::string l = lower(sentence);
+        for (std::string_view cue : change_cues())
+          if (contains_word(l, cue)) statement.changes_something = true;
+        statement.text = std::move(sentence);
+        statements.push_back(std::move(statement));
+      }
+    }
+  // Stale content: named by a change statement and by an earlier statement,
+  // and not by any later statement that is not itself a change.
+  std::set<std::string> stale;
+  for (size_t i = 0; i < statements.size(); ++i) {
+    const UserStatement& change = statements[i];
+    if (!change.changes_something) continue;
+    for (const std::string& word : change.content) {
+      bool earlier = false, later = false;
+      for (const UserStatement& other : statements) {
+        if (!contains_word(other.text, word)) continue;
+        if (other.conversation < change.conversation) earlier = true;
+        if (other.conversation > change.conversation && !other.changes_something) later = true;
+      }
+      if (earlier && !later) stale.insert(lower(word));
+    }
+  }
+  // A modifier that a newer statement replaced: "I follow a carnivore diet"
+  // then "since I started the low-sodium diet": the word before the shared
+  // noun in the older statement ("carnivore") is stale when a newer
+  // statement with a start cue names the same noun with another modifier and
+  // nothing from then on names the old one.
+  static const std::vector<std::string_view> start_cues = {"started", "new", "now", "since", "switched",
+                                                           "became", "changed", "moved", "took up"};
+  for (const UserStatement& newer : statements) {
+    bool cue = false;
+    for (std::string_view c : start_cues) cue = cue || contains_word(newer.text, c);
+    if (!cue) continue;
+    std::vector<Word> newer_words = words_of(newer.text);
+    for (const UserStatement& older : statements) {
+      if (older.conversation >= newer.conversation) continue;
+      std::vector<Word> older_words = words_of(older.text);
+      for (size_t i = 1; i < older_words.size(); ++i) {
+        std::string noun = lower(older_words[i].text), modifier = lower(older_words[i - 1].text);
+        if (common_words().count(noun) || common_words().count(modifier) || modifier.size() < 3) continue;
+        if (!contains_word(newer.text, noun) || contains_word(newer.text, modifier)) continue;
+        // The newer statement must give the noun a modifier of its own.
+        bool replaced = false;
+        for (size_t j = 1; j < newer_words.size(); ++j)
+          if (lower(newer_words[j].text) == noun && !common_words().count(lower(newer_words[j - 1].text)))
+            replaced = true;
+        if (!replaced) continue;
+        bool named_later = false;
+        for (const UserStatement& other : statements)
+          if (other.conversation >= newer.conversation && contains_word(other.text, modifier)) named_later = true;
+        if (!named_later) stale.insert(modifier);
+      }
+    }
+  }
+  for (UserStatement& statement : statements)
+    for (const std::string& word : stale)
+      if (contains_word(statement.text, word)) statement.superseded = true;
+  return statements;
+}
+
+}  // namespace mnemo

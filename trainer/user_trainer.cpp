@@ -1,0 +1,173 @@
+#include "trainer/user_trainer.h"
+
+#include "adapters/adapter_slots.h"
+#include "model/base_model.h"
+#include "model/error.h"
+#include "model/transformer.h"
+#include "trainer/adapter_optimizer.h"
+#include "trainer/example_tokens.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+namespace mnemo {
+namespace {
+
+uint64_t user_seed(uint64_t seed, const std::string& user) {
+  // FNV-1a: stable across platforms and standard libraries, unlike std::hash.
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : user) hash = (hash ^ c) * 1099511628211ull;
+  return hash ^ (seed * 0x9E3779B97F4A7C15ull);
+}
+
+// `k` distinct indices drawn with probability proportional to `weights`
+// (Efraimidis–Spirakis keys); all of them when k ≥ size.
+std::vector<size_t> weighted_sample(const std::vector<double>& weights, size_t k, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> uniform(1e-12, 1.0);
+  std::vector<std::pair<double, size_t>> keys;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    double u = uniform(rng);
+    if (weights[i] > 0) keys.push_back({std::log(u) / weights[i], i});
+  }
+  k = std::min(k, keys.size());
+  std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(k), keys.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<size_t> chosen;
+  for (size_t i = 0; i < k; ++i) chosen.push_back(keys[i].second);
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+double mean_of(const std::vector<double>& values, size_t first, size_t last) {
+  double sum = 0;
+  int64_t n = 0;
+  for (size_t i = first; i < last && i < values.size(); ++i)
+    if (std::isfinite(values[i])) {
+      sum += values[i];
+      ++n;
+    }
+  return n ? sum / static_cast<double>(n) : std::nan("");
+}
+
+}  // namespace
+
+LoraConfig lora_config_of(const TrainConfig& config, const std::string& base_model_name) {
+  LoraConfig lora;
+  lora.rank = config.rank;
+  lora.alpha = config.alpha;
+  lora.target_modules.clear();
+  for (LinearModule module : kAllLinearModules)
+    for (const std::string& name : config.target_modules)
+      if (parse_module_name(name) == module) lora.target_modules.push_back(module);
+  lora.base_model_name_or_path = base_model_name;
+  return lora;
+}
+
+std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConfig& config,
+                                         const std::vector<const UserData*>& users,
+                                         const std::vector<ChatExample>& retention, const TrainProgress& progress) {
+  const Transformer& transformer = *model.transformer;
+  const LoraConfig lora = lora_config_of(config, model.path);
+  std::vector<UserTrainResult> results;
+  std::vector<TrainingSequence> retention_sequences;
+  for (const ChatExample& example : retention)
+    retention_sequences.push_back(tokenize_example(model, example, 0, config.max_sequence_tokens));
+
+  for (size_t first = 0; first < users.size(); first += static_cast<size_t>(config.users_per_batch)) {
+    const size_t last = std::min(users.size(), first + static_cast<size_t>(config.users_per_batch));
+    const int64_t n_group = static_cast<int64_t>(last - first);
+    auto started = std::chrono::steady_clock::now();
+    AdapterSlots slots(transformer.config(), n_group, at::kFloat, transformer.device(), config.rank);
+    std::vector<std::string> names;
+    struct UserState {
+      std::vector<TrainingSequence> sequences;
+      std::vector<double> weights;
+      std::mt19937_64 rng;
+      std::vector<double> losses, kls;
+      size_t next_retention = 0;
+    };
+    std::vector<UserState> states(static_cast<size_t>(n_group));
+    for (int64_t g = 0; g < n_group; ++g) {
+      const UserData& data = *users[first + static_cast<size_t>(g)];
+      if (data.examples.empty()) fail("train: user {} has no training examples", data.user);
+      names.push_back(data.user);
+      const uint64_t seed = user_seed(config.seed, data.user);
+      slots.load(static_cast<int32_t>(g), init_lora_adapter(lora, transformer.config(), seed));
+      UserState& state = states[static_cast<size_t>(g)];
+      state.rng.seed(seed + 1);
+      for (const ChatExample& example : data.examples) {
+        TrainingSequence sequence =
+            tokenize_example(model, example, static_cast<int32_t>(g), config.max_sequence_tokens);
+        if (sequence.tokens.size() < 2) continue;
+        state.sequences.push_back(std::move(sequence));
+        state.weights.push_back(example.sampling_weight);
+      }
+      if (!retention_sequences.empty())  // each user walks the retention bank from its own offset
+        state.next_retention = static_cast<size_t>(seed % retention_sequences.size());
+    }
+
+    OptimizerConfig optimizer_config;
+    optimizer_config.learning_rate = config.learning_rate;
+    optimizer_config.warmup_steps = config.warmup_steps;
+    optimizer_config.total_steps = config.steps;
+    optimizer_config.weight_decay = config.weight_decay;
+    optimizer_config.max_grad_norm = config.max_grad_norm;
+    optimizer_config.kl_weight = config.data.kl_weight;
+    AdapterOptimizer optimizer(transformer, slots, optimizer_config);
+
+    for (int64_t step = 0; step < config.steps; ++step) {
+      std::vector<TrainingSequence> batch;
+      for (int64_t g = 0; g < n_group; ++g) {
+        UserState& state = states[static_cast<size_t>(g)];
+        for (size_t i : weighted_sample(state.weights, static_cast<size_t>(config.examples_per_step), state.rng))
+          batch.push_back(state.sequences[i]);
+        for (int64_t r = 0; r < config.retention_per_step && !retention_sequences.empty(); ++r) {
+          TrainingSequence sequence = retention_sequences[state.next_retention];
+          state.next_retention = (state.next_retention + 1) % retention_sequences.size();
+          sequence.slot = static_cast<int32_t>(g);
+          batch.push_back(std::move(sequence));
+        }
+      }
+      StepResult result = optimizer.step(batch);
+      std::vector<double> losses;
+      for (int64_t g = 0; g < n_group; ++g) {
+        UserState& state = states[static_cast<size_t>(g)];
+        state.losses.push_back(result.loss_by_slot[static_cast<size_t>(g)]);
+        state.kls.push_back(result.kl_by_slot[static_cast<size_t>(g)]);
+        losses.push_back(state.losses.back());
+      }
+      if (progress) progress(names, step + 1, config.steps, losses);
+    }
+
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    for (int64_t g = 0; g < n_group; ++g) {
+      UserState& state = states[static_cast<size_t>(g)];
+      UserTrainResult result;
+      result.user = names[static_cast<size_t>(g)];
+      result.adapter = slots.extract(static_cast<int32_t>(g));
+      result.adapter.config.base_model_name_or_path = model.path;
+      result.steps = config.steps;
+      const size_t n = state.losses.size(), window = std::max<size_t>(1, std::min<size_t>(4, n / 4));
+      result.first_loss = mean_of(state.losses, 0, window);
+      result.final_loss = mean_of(state.losses, n - window, n);
+      result.final_kl = mean_of(state.kls, n - window, n);
+      result.seconds = seconds / static_cast<double>(n_group);
+      result.n_examples = static_cast<int64_t>(state.sequences.size());
+      for (double loss : state.losses) result.diverged = result.diverged || !std::isfinite(loss);
+      for (int64_t layer = 0; layer < static_cast<int64_t>(result.adapter.layers.size()) && !result.diverged; ++layer)
+        for (LinearModule module : lora.target_modules) {
+          const LoraPair& pair = result.adapter.pair(layer, module);
+          if (!at::isfinite(pair.A).all().item<bool>() || !at::isfinite(pair.B).all().item<bool>())
+            result.diverged = true;
+        }
+      results.push_back(std::move(result));
+    }
+  }
+  return results;
+}
+
+}  // namespace mnemo
