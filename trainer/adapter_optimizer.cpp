@@ -104,6 +104,9 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
     forward.caches.push_back(caches.back().get());
     forward.adapter_slots.push_back(sequence.slot);
     for (int64_t t = 0; t + 1 < n; ++t) {
+      // Only weighted targets: a [rows, vocab] log-softmax is the step's largest
+      // tensor, and prompts and retention sequences carry no cross-entropy.
+      if (sequence.target_weights[t] == 0) continue;
       rows.push_back(offset + t);
       targets.push_back(sequence.tokens[t + 1]);
       weights.push_back(sequence.target_weights[t]);

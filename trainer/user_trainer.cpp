@@ -69,7 +69,8 @@ LoraConfig lora_config_of(const TrainConfig& config, const std::string& base_mod
 
 std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConfig& config,
                                          const std::vector<const UserData*>& users,
-                                         const std::vector<ChatExample>& retention, const TrainProgress& progress) {
+                                         const std::vector<ChatExample>& retention, const TrainProgress& progress,
+                                         const BatchRecorder& recorder) {
   const Transformer& transformer = *model.transformer;
   const LoraConfig lora = lora_config_of(config, model.path);
   std::vector<UserTrainResult> results;
@@ -132,6 +133,7 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
           batch.push_back(std::move(sequence));
         }
       }
+      if (recorder) recorder(names, step, batch);
       StepResult result = optimizer.step(batch);
       std::vector<double> losses;
       for (int64_t g = 0; g < n_group; ++g) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "adapters/lora_adapter.h"
+#include "trainer/adapter_optimizer.h"
 #include "trainer/train_config.h"
 #include "trainer/training_data.h"
 
@@ -39,11 +40,15 @@ struct UserTrainResult {
 using TrainProgress = std::function<void(const std::vector<std::string>& users, int64_t step, int64_t steps,
                                          const std::vector<double>& losses)>;
 
+// Sees every step's batch before it runs (benchmarks replay them elsewhere).
+using BatchRecorder = std::function<void(const std::vector<std::string>& users, int64_t step,
+                                         const std::vector<TrainingSequence>& batch)>;
+
 // REQUIRES: `users` non-empty, each with at least one example.
 std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConfig& config,
                                          const std::vector<const UserData*>& users,
                                          const std::vector<ChatExample>& retention,
-                                         const TrainProgress& progress = {});
+                                         const TrainProgress& progress = {}, const BatchRecorder& recorder = {});
 
 // The LoRA config the trainer's adapters get from `config`.
 LoraConfig lora_config_of(const TrainConfig& config, const std::string& base_model_name);

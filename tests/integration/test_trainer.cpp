@@ -1,0 +1,259 @@
+// The trainer on the default model: which tokens carry loss, that a fresh
+// adapter starts at zero KL from the base, that a user trains to the same
+// adapter alone or in a batch with another, and `mnemo train` driven as a
+// user would: two generated users' adapters each remember some of their own
+// facts that the base model does not know, and neither names the other's.
+#include "adapters/lora_adapter.h"
+#include "adapters/registry.h"
+#include "eval/interaction_log.h"
+#include "model/base_model.h"
+#include "model/default_model.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "support/command.h"
+#include "support/reference.h"
+#include "trainer/example_tokens.h"
+#include "trainer/training_data.h"
+#include "trainer/user_trainer.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+namespace mnemo {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using testing::run_command;
+using testing::shell_quote;
+
+std::string mnemo() {
+  std::string binary = testing::mnemo_binary();
+  if (binary.empty()) ADD_FAILURE() << "MNEMO_BINARY is not set: run through ctest";
+  return shell_quote(binary);
+}
+
+const BaseModel& model() {
+  static const BaseModel loaded = open_base_model(default_model_path(), {});
+  return loaded;
+}
+
+// Two generated users (test split, seed 1).
+fs::path benchmark_dir() {
+  static const fs::path dir = [] {
+    fs::path d = testing::scratch_dir("trainer_benchmark");
+    auto r = run_command(mnemo() + " eval generate --users 2 --seed 1 --out " + shell_quote(d.string()) + " 2>&1");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return d;
+  }();
+  return dir;
+}
+
+// The text of the tokens that carry loss (each target's weight is that of
+// predicting tokens[t + 1]).
+std::string weighted_text(const TrainingSequence& sequence, const std::vector<float>& weights) {
+  std::vector<int32_t> ids;
+  for (size_t t = 0; t < weights.size(); ++t)
+    if (weights[t] > 0) ids.push_back(sequence.tokens[t + 1]);
+  return model().tokenizer->decode(ids);
+}
+
+TEST(TrainingExamples, OnlyTheAnswerAndItsEndOfTurnCarryLoss) {
+  ChatExample example;
+  example.source = ExampleSource::Statement;
+  example.messages = {{"user", "What do you know about my dog?"}, {"assistant", "Your dog is called Biscuit."}};
+  TrainingSequence sequence = tokenize_example(model(), example, 3, 512);
+  EXPECT_EQ(sequence.slot, 3);
+  ASSERT_EQ(sequence.target_weights.size(), sequence.tokens.size() - 1);
+  EXPECT_TRUE(sequence.kl_weights.empty());
+  // The whole rendering is the template's (default system prompt included).
+  EXPECT_EQ(model().tokenizer->decode(sequence.tokens), model().chat_template->render(example.messages, false));
+  EXPECT_EQ(weighted_text(sequence, sequence.target_weights), "Your dog is called Biscuit.<|im_end|>\n");
+}
+
+TEST(TrainingExamples, ConversationsWeighTheUsersWordsButNeverTheSystemPrompt) {
+  ChatExample example;
+  example.source = ExampleSource::Conversation;
+  example.messages = {{"user", "My cat is Pepper."}, {"assistant", "Nice name."}};
+  example.user_loss = 1.0;
+  example.assistant_loss = 0.25;
+  TrainingSequence sequence = tokenize_example(model(), example, 0, 512);
+  std::vector<float> user(sequence.target_weights.size()), assistant(sequence.target_weights.size());
+  for (size_t t = 0; t < user.size(); ++t) {
+    user[t] = sequence.target_weights[t] == 1.0f;
+    assistant[t] = sequence.target_weights[t] == 0.25f;
+  }
+  EXPECT_EQ(weighted_text(sequence, user), "My cat is Pepper.<|im_end|>\n");
+  EXPECT_EQ(weighted_text(sequence, assistant), "Nice name.<|im_end|>\n");
+}
+
+TEST(TrainingExamples, RetentionExamplesCarryKlOnTheAnswer) {
+  ChatExample example;
+  example.source = ExampleSource::Retention;
+  example.messages = {{"user", "Explain rain."}, {"assistant", "Water falls from clouds."}};
+  example.user_loss = 0;
+  example.assistant_loss = 0;
+  example.kl_to_base = true;
+  TrainingSequence sequence = tokenize_example(model(), example, 0, 512);
+  ASSERT_EQ(sequence.kl_weights.size(), sequence.tokens.size() - 1);
+  EXPECT_EQ(weighted_text(sequence, sequence.kl_weights), "Water falls from clouds.<|im_end|>\n");
+  EXPECT_EQ(weighted_text(sequence, sequence.target_weights), "");
+}
+
+UserData user_data(const std::string& user) {
+  static const InteractionLogs logs = read_interaction_logs((benchmark_dir() / "logs").string());
+  DataConfig config;
+  config.augmentation = false;
+  return build_user_data(user, logs.by_user.at(user), config);
+}
+
+TrainConfig short_schedule() {
+  TrainConfig config;
+  config.steps = 3;
+  config.examples_per_step = 2;
+  config.retention_per_step = 1;
+  config.warmup_steps = 1;
+  config.max_sequence_tokens = 96;
+  return config;
+}
+
+std::vector<ChatExample> retention_examples() {
+  std::vector<ChatExample> retention;
+  for (const char* answer : {"Rain is water falling from clouds.", "A haiku has three lines."}) {
+    ChatExample example;
+    example.messages = {{"user", "Tell me something."}, {"assistant", answer}};
+    example.assistant_loss = 0;
+    example.kl_to_base = true;
+    retention.push_back(example);
+  }
+  return retention;
+}
+
+TEST(UserTrainer, AUserTrainsToTheSameAdapterAloneAndInABatch) {
+  UserData a = user_data("user01"), b = user_data("user02");
+  TrainConfig alone_config = short_schedule(), batched_config = short_schedule();
+  alone_config.users_per_batch = 1;
+  batched_config.users_per_batch = 2;
+  std::vector<UserTrainResult> alone = train_users(model(), alone_config, {&a}, retention_examples());
+  std::vector<UserTrainResult> batched = train_users(model(), batched_config, {&b, &a}, retention_examples());
+  ASSERT_EQ(alone.size(), 1u);
+  ASSERT_EQ(batched.size(), 2u);
+  ASSERT_EQ(batched[1].user, "user01");
+  double max_difference = 0, max_update = 0;
+  const LoraAdapter& x = alone[0].adapter;
+  const LoraAdapter& y = batched[1].adapter;
+  for (size_t layer = 0; layer < x.layers.size(); ++layer)
+    for (LinearModule module : x.config.target_modules) {
+      const LoraPair& p = x.pair(static_cast<int64_t>(layer), module);
+      const LoraPair& q = y.pair(static_cast<int64_t>(layer), module);
+      max_difference = std::max({max_difference, (p.A - q.A).abs().max().item<double>(),
+                                 (p.B - q.B).abs().max().item<double>()});
+      max_update = std::max(max_update, p.B.abs().max().item<double>());  // B starts at zero
+    }
+  std::printf("max |alone - batched| = %.3g; max |B| = %.3g\n", max_difference, max_update);
+  EXPECT_GT(max_update, 1e-4);  // it trained
+  EXPECT_LT(max_difference, 1e-5);
+  EXPECT_TRUE(std::isfinite(alone[0].final_loss));
+  EXPECT_TRUE(std::isfinite(alone[0].final_kl));
+}
+
+TEST(UserTrainer, AFreshAdapterStartsAtZeroKlFromTheBase) {
+  UserData a = user_data("user01");
+  TrainConfig config = short_schedule();
+  config.steps = 1;
+  std::vector<UserTrainResult> result = train_users(model(), config, {&a}, retention_examples());
+  // B = 0 at PEFT's initialisation: the adapted model is the base.
+  EXPECT_LT(std::abs(result[0].final_kl), 1e-6);
+}
+
+json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  return json::parse(in);
+}
+
+std::vector<json> read_jsonl(const fs::path& path) {
+  std::vector<json> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) rows.push_back(json::parse(line));
+  return rows;
+}
+
+TEST(TrainCommand, EachUsersAdapterRemembersItsOwnFactsAndNotTheOthers) {
+  const fs::path benchmark = benchmark_dir(), out = testing::scratch_dir("trainer_cli"),
+                 adapters = out / "adapters", eval = out / "eval", config = out / "train.yaml";
+  // A short schedule for the test (the default is longer).
+  std::ofstream(config) << "schedule:\n  steps: 24\n";
+  auto r = run_command(mnemo() + " train --logs " + shell_quote((benchmark / "logs").string()) + " --out " +
+                       shell_quote(adapters.string()) + " --config " + shell_quote(config.string()) + " --summary " +
+                       shell_quote((out / "summary.json").string()) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::printf("%s\n", r.output.c_str());
+  json summary = read_json(out / "summary.json");
+  ASSERT_EQ(summary["n_users"], 2);
+  for (const json& user : summary["users"]) {
+    EXPECT_EQ(user["state"], "trained");
+    EXPECT_LT(user["metrics"]["final_loss"].get<double>(), user["metrics"]["first_loss"].get<double>());
+  }
+  for (const char* user : {"user01", "user02"}) {
+    LoraAdapter adapter = read_peft_adapter((adapters / user).string());
+    EXPECT_EQ(adapter.metadata[kMetaUser], user);
+    EXPECT_TRUE(adapter.metadata[kMetaBaseFingerprint].starts_with("sha256:"));
+    EXPECT_TRUE(adapter.metadata[kMetaDataFingerprint].starts_with("sha256:"));
+    EXPECT_FALSE(json::parse(adapter.metadata[kMetaMetrics]).empty());
+  }
+
+  r = run_command(mnemo() + " eval run --logs " + shell_quote((benchmark / "logs").string()) + " --questions " +
+                  shell_quote((benchmark / "questions.jsonl").string()) + " --conditions none,adapter --adapters " +
+                  shell_quote(adapters.string()) + " --out " + shell_quote(eval.string()) + " --no-chart 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::printf("%s\n", r.output.c_str());
+  std::vector<json> answers = read_jsonl(eval / "answers.jsonl");
+  std::set<std::string> base_knows;
+  for (const json& a : answers)
+    if (a["condition"] == "none" && a["correct"].get<bool>()) base_knows.insert(a["question"].get<std::string>());
+  std::map<std::string, int64_t> remembered;
+  int64_t leaked = 0;
+  for (const json& a : answers) {
+    if (a["condition"] != "adapter") continue;
+    if (a["kind"] != "abstain" && a["correct"].get<bool>() && !base_knows.count(a["question"].get<std::string>()))
+      ++remembered[a["user"].get<std::string>()];
+    leaked += !a["leaked"].empty();
+  }
+  std::printf("remembered (not known to the base): user01 %lld, user02 %lld; answers naming the other user's "
+              "values: %lld\n",
+              static_cast<long long>(remembered["user01"]), static_cast<long long>(remembered["user02"]),
+              static_cast<long long>(leaked));
+  EXPECT_GE(remembered["user01"], 1);
+  EXPECT_GE(remembered["user02"], 1);
+  EXPECT_EQ(leaked, 0);
+}
+
+TEST(TrainCommand, BadInputFailsBeforeAnythingIsWritten) {
+  const fs::path out = testing::scratch_dir("trainer_bad_input"), registry = out / "registry";
+  const std::string logs = shell_quote((benchmark_dir() / "logs").string());
+  auto r = run_command(mnemo() + " train --logs " + logs + " --users nobody --registry " + shell_quote(registry.string()) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("user nobody has no conversations"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(registry));
+  r = run_command(mnemo() + " train --logs " + logs + " --out a --registry b 2>&1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("exactly one of --out DIR or --registry DIR"), std::string::npos) << r.output;
+  fs::path bad_logs = out / "bad.jsonl";
+  std::ofstream(bad_logs) << "{\"user\": \"a\", \"conversation_id\": \"c\", \"timestamp\": \"2026-01-01T00:00:00Z\", "
+                             "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n{not json\n";
+  r = run_command(mnemo() + " train --logs " + shell_quote(bad_logs.string()) + " --out " +
+                  shell_quote((out / "adapters").string()) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("bad.jsonl:2"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out / "adapters"));
+}
+
+}  // namespace
+}  // namespace mnemo

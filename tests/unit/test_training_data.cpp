@@ -1,0 +1,230 @@
+// The trainer's data builder without a model: which sentences count as the
+// user's statements, how they are said back, which are superseded by newer
+// ones, the abstention probes, the augmentation filter and parser, the
+// training config's errors. Deterministic for a seed.
+#include "eval/scoring.h"
+#include "trainer/augmenter.h"
+#include "trainer/train_config.h"
+#include "trainer/training_data.h"
+#include "trainer/user_statements.h"
+#include "support/errors.h"
+#include "support/reference.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace mnemo {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+LogRecord conversation(const std::string& id, int64_t time, std::vector<ChatMessage> messages) {
+  LogRecord record;
+  record.user = "alice";
+  record.conversation_id = id;
+  record.timestamp_seconds = time;
+  record.messages = std::move(messages);
+  return record;
+}
+
+std::vector<LogRecord> alice_logs() {
+  return {
+      conversation("c1", 100,
+                   {{"user", "How do I boil an egg? My cat Pumpkin keeps stealing my socks."},
+                    {"assistant", "Put the egg in boiling water for seven minutes."},
+                    {"user", "I live in Lyon. Can you explain recursion?"},
+                    {"assistant", "A function that calls itself."}}),
+      conversation("c2", 200,
+                   {{"user", "I follow a raw vegan diet these days. What is a good breakfast?"},
+                    {"assistant", "Oats with fruit."}}),
+      conversation("c3", 300,
+                   {{"user", "I finally moved from Lyon to Porto last month."},
+                    {"assistant", "Congratulations on the move!"}}),
+      conversation("c4", 400,
+                   {{"user", "Since I started the paleo diet, I sleep better. Porto is lovely, I live near the river."},
+                    {"assistant", "Good to hear."}}),
+  };
+}
+
+TEST(UserStatements, SentencesSplitAtTheirEnds) {
+  EXPECT_THAT(split_sentences("I live in Lyon. Can you help? Sure!\nNew line"),
+              ElementsAre("I live in Lyon.", "Can you help?", "Sure!", "New line"));
+  EXPECT_THAT(split_sentences("Dr. Smith is my doctor. Ok."), ElementsAre("Dr. Smith is my doctor.", "Ok."));
+}
+
+TEST(UserStatements, FirstPersonIsSaidBackInTheSecond) {
+  EXPECT_EQ(to_second_person("My dog's name is Biscuit."), "Your dog's name is Biscuit.");
+  EXPECT_EQ(to_second_person("I am a nurse and I've got two kids."), "You are a nurse and you've got two kids.");
+  EXPECT_EQ(to_second_person("Because I follow a diet, I'm careful."), "Because you follow a diet, you're careful.");
+  EXPECT_EQ(to_second_person("My sister called me yesterday."), "Your sister called you yesterday.");
+}
+
+TEST(UserStatements, GeneratedQuestionsAreAskedByTheUser) {
+  EXPECT_EQ(question_to_first_person("Who is your sister?"), "Who is my sister?");
+  EXPECT_EQ(question_to_first_person("What do you drive?"), "What do I drive?");
+  EXPECT_EQ(question_to_first_person("Where are you from?"), "Where am I from?");
+  EXPECT_EQ(question_to_first_person("What did my sister give to you?"), "What did my sister give to me?");
+  EXPECT_TRUE(about_the_speaker("What do I drive?"));
+  EXPECT_FALSE(about_the_speaker("What is the population of Bulgaria?"));
+}
+
+TEST(UserStatements, SpecificContentIsNamesNumbersAndUncommonWords) {
+  EXPECT_THAT(specific_content("My dog Biscuit turned 7 today."), ElementsAre("dog", "Biscuit", "turned", "7"));
+  EXPECT_THAT(specific_content("I live in New York."), ElementsAre("New", "York"));
+  EXPECT_TRUE(specific_content("I think so too.").empty());
+}
+
+TEST(UserStatements, OnlyTheUsersOwnFirstPersonStatementsCount) {
+  std::vector<UserStatement> statements = extract_statements(alice_logs());
+  std::vector<std::string> texts;
+  for (const UserStatement& s : statements) texts.push_back(s.text);
+  // Questions, requests and the assistant's words are not statements.
+  EXPECT_THAT(texts, ElementsAre("My cat Pumpkin keeps stealing my socks.", "I live in Lyon.",
+                                 "I follow a raw vegan diet these days.", "I finally moved from Lyon to Porto last month.",
+                                 "Since I started the paleo diet, I sleep better.",
+                                 "Porto is lovely, I live near the river."));
+  EXPECT_THAT(statements[0].topics, ElementsAre("cat", "socks"));
+  EXPECT_EQ(statements[0].conversation, 0);
+  EXPECT_EQ(statements[4].conversation, 3);
+}
+
+TEST(UserStatements, NewerStatementsSupersedeWhatTheyReplace) {
+  std::vector<UserStatement> statements = extract_statements(alice_logs());
+  auto superseded = [&](const std::string& text) {
+    for (const UserStatement& s : statements)
+      if (s.text == text) return s.superseded;
+    ADD_FAILURE() << "no statement " << text;
+    return false;
+  };
+  // Lyon was replaced by Porto (the change names both, so it goes too).
+  EXPECT_TRUE(superseded("I live in Lyon."));
+  EXPECT_TRUE(superseded("I finally moved from Lyon to Porto last month."));
+  EXPECT_FALSE(superseded("Porto is lovely, I live near the river."));
+  // "raw vegan diet" was replaced by "paleo diet": a new modifier on the same noun.
+  EXPECT_TRUE(superseded("I follow a raw vegan diet these days."));
+  EXPECT_FALSE(superseded("Since I started the paleo diet, I sleep better."));
+  EXPECT_FALSE(superseded("My cat Pumpkin keeps stealing my socks."));
+}
+
+TEST(TrainingData, ExamplesAreDeterministicForASeed) {
+  DataConfig config;
+  UserData a = build_user_data("alice", alice_logs(), config);
+  UserData b = build_user_data("alice", alice_logs(), config);
+  ASSERT_EQ(a.examples.size(), b.examples.size());
+  for (size_t i = 0; i < a.examples.size(); ++i) {
+    ASSERT_EQ(a.examples[i].messages.size(), b.examples[i].messages.size());
+    for (size_t m = 0; m < a.examples[i].messages.size(); ++m)
+      EXPECT_EQ(a.examples[i].messages[m].content, b.examples[i].messages[m].content);
+  }
+  EXPECT_EQ(a.data_fingerprint, b.data_fingerprint);
+  std::vector<LogRecord> changed = alice_logs();
+  changed[1].messages[0].content += " ";
+  EXPECT_NE(build_user_data("alice", changed, config).data_fingerprint, a.data_fingerprint);
+}
+
+TEST(TrainingData, EachPartIsSwitchable) {
+  DataConfig config;
+  config.conversations = false;
+  config.abstention = false;
+  UserData data = build_user_data("alice", alice_logs(), config);
+  ASSERT_FALSE(data.examples.empty());
+  for (const ChatExample& e : data.examples) EXPECT_EQ(e.source, ExampleSource::Statement);
+  config.statements = false;
+  config.abstention = true;
+  data = build_user_data("alice", alice_logs(), config);
+  ASSERT_EQ(static_cast<int64_t>(data.examples.size()), config.abstention_probes);
+  for (const ChatExample& e : data.examples) EXPECT_EQ(e.source, ExampleSource::Abstention);
+}
+
+TEST(TrainingData, StatementsAreAnsweredInTheSecondPersonAndNeverWhenSuperseded) {
+  DataConfig config;
+  config.conversations = false;
+  config.abstention = false;
+  UserData data = build_user_data("alice", alice_logs(), config);
+  bool pumpkin = false;
+  for (const ChatExample& e : data.examples) {
+    ASSERT_EQ(e.messages.size(), 2u);
+    EXPECT_EQ(e.messages[0].role, "user");
+    EXPECT_THAT(e.messages[1].content, ::testing::Not(HasSubstr("Lyon")));
+    EXPECT_THAT(e.messages[1].content, ::testing::Not(HasSubstr("vegan")));
+    if (e.messages[1].content.find("your cat Pumpkin") != std::string::npos) pumpkin = true;
+  }
+  EXPECT_TRUE(pumpkin);
+}
+
+TEST(TrainingData, SupersededSentencesAreCutFromConversations) {
+  DataConfig config;
+  config.statements = false;
+  config.abstention = false;
+  UserData data = build_user_data("alice", alice_logs(), config);
+  ASSERT_EQ(data.examples.size(), 4u);
+  EXPECT_EQ(data.examples[0].messages[2].content, "Can you explain recursion?");
+  // Newer conversations are drawn more often.
+  EXPECT_LT(data.examples[0].sampling_weight, data.examples[3].sampling_weight);
+  EXPECT_EQ(data.examples[0].user_loss, config.user_turn_loss);
+}
+
+TEST(TrainingData, AbstentionProbesNeverAskAboutWhatTheUserMentioned) {
+  DataConfig config;
+  config.conversations = false;
+  config.statements = false;
+  config.abstention_probes = 40;
+  UserData data = build_user_data("alice", alice_logs(), config);
+  ASSERT_FALSE(data.examples.empty());
+  for (const ChatExample& e : data.examples) {
+    EXPECT_THAT(e.messages[0].content, ::testing::Not(HasSubstr(" cat")));  // Pumpkin is a cat
+    EXPECT_TRUE(says_not_knowing(e.messages[1].content)) << e.messages[1].content;  // as the evaluation judges it
+  }
+}
+
+TEST(Augmenter, AGenerationMustKeepTheStatementsNames) {
+  UserStatement s;
+  s.text = "My sister Robin lives in Oslo.";
+  s.content = specific_content(s.text);
+  EXPECT_TRUE(keeps_content(s, "Your sister Robin lives in Oslo."));
+  EXPECT_FALSE(keeps_content(s, "Your sister lives in Oslo."));  // the name is gone
+  UserStatement lower;
+  lower.text = "I am allergic to peanuts and shellfish.";
+  lower.content = specific_content(lower.text);
+  EXPECT_TRUE(keeps_content(lower, "You are allergic to peanuts."));
+  EXPECT_FALSE(keeps_content(lower, "You have an allergy."));
+}
+
+TEST(Augmenter, GenerationsParseIntoAFactAndAQuestionPair) {
+  auto pairs = parse_generation(" You have a sister named Robin.\nQuestion: Who is your sister?\nAnswer: Robin.");
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[0].question, "");
+  EXPECT_EQ(pairs[0].answer, "You have a sister named Robin.");
+  EXPECT_EQ(pairs[1].question, "Who is my sister?");
+  EXPECT_EQ(pairs[1].answer, "Robin.");
+  // A question not about the user is dropped.
+  EXPECT_EQ(parse_generation("Fact.\nQuestion: What is a comet?\nAnswer: Ice.").size(), 1u);
+}
+
+TEST(TrainConfig, ReadsYamlAndNamesBadKeys) {
+  std::filesystem::path dir = testing::scratch_dir("train_config");
+  auto write = [&](const std::string& text) {
+    std::filesystem::path path = dir / "train.yaml";
+    std::ofstream(path) << text;
+    return path.string();
+  };
+  TrainConfig c = read_train_config(write("adapter:\n  rank: 8\nschedule:\n  steps: 5\ndata:\n  augmentation: false\n"));
+  EXPECT_EQ(c.rank, 8);
+  EXPECT_EQ(c.steps, 5);
+  EXPECT_FALSE(c.data.augmentation);
+  EXPECT_THAT(testing::error_of([&] { read_train_config(write("schedule:\n  stepz: 5\n")); }),
+              HasSubstr("unknown key schedule.stepz (line 2)"));
+  EXPECT_THAT(testing::error_of([&] { read_train_config(write("adapter:\n  rank: many\n")); }),
+              HasSubstr("adapter.rank has a value of the wrong type (line 2)"));
+  EXPECT_THAT(testing::error_of([&] { read_train_config(write("adapter:\n  rank: 100\n")); }),
+              HasSubstr("adapter.rank must be 1..64"));
+  EXPECT_THAT(testing::error_of([&] { read_train_config(write("adapter:\n  target_modules: [qproj]\n")); }),
+              HasSubstr("names \"qproj\""));
+}
+
+}  // namespace
+}  // namespace mnemo
