@@ -32,7 +32,7 @@ struct DataConfig {
   // "You haven't told me" answers to probes about topics the user never named.
   bool abstention = true;
   double abstention_weight = 0.5;
-  int64_t abstention_probes = 12;   // per user
+  int64_t abstention_probes = 20;   // per user
   // Retention: the base model's own answers to generic instructions, trained
   // with a KL penalty to the frozen base's distributions (and, with
   // replay_loss > 0, cross-entropy on them too).

@@ -78,6 +78,11 @@ const std::vector<AbstentionTopic>& abstention_topics() {
       {"lucky number", {"lucky"}},
       {"motorcycle", {"motorcycle", "motorbike"}},
       {"boat", {"boat", "sailboat"}},
+      // Facts people rarely state without one of these words.
+      {"birthday", {"birthday", "born", "birth"}},
+      {"allergy", {"allergy", "allergic", "allergies", "reaction"}},
+      {"diet", {"diet", "vegetarian", "vegan", "pescatarian", "keto", "paleo", "eat", "eating"}},
+      {"university", {"university", "college", "studied", "graduated", "degree", "school"}},
   };
   return topics;
 }
@@ -126,6 +131,12 @@ const T& pick_from(const std::vector<T>& pool, std::mt19937_64& rng) {
   return pool[pick(rng)];
 }
 
+// 1 for the oldest conversation up to 1 + recency_boost for the newest.
+double recency_factor(int64_t conversation, int64_t n_conversations, const DataConfig& config) {
+  double recency = n_conversations > 1 ? static_cast<double>(conversation) / static_cast<double>(n_conversations - 1) : 1.0;
+  return 1.0 + config.recency_boost * recency;
+}
+
 }  // namespace
 
 const char* example_source_name(ExampleSource source) {
@@ -162,6 +173,7 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
   data.user = user;
   data.data_fingerprint = data_fingerprint(conversations);
   data.statements = extract_statements(conversations);
+  data.n_conversations = static_cast<int64_t>(conversations.size());
   std::mt19937_64 rng(config.seed ^ std::hash<std::string>{}(user));
 
   std::set<std::string> superseded_sentences;
@@ -189,8 +201,8 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
         example.messages.push_back(std::move(kept));
       }
       if (example.messages.empty()) continue;
-      double recency = n > 1 ? static_cast<double>(c) / static_cast<double>(n - 1) : 1.0;
-      example.sampling_weight = config.conversations_weight * (1.0 + config.recency_boost * recency);
+      example.sampling_weight =
+          config.conversations_weight * recency_factor(static_cast<int64_t>(c), static_cast<int64_t>(n), config);
       example.user_loss = config.user_turn_loss;
       example.assistant_loss = config.assistant_turn_loss;
       data.examples.push_back(std::move(example));
@@ -208,7 +220,8 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
         ChatExample example;
         example.source = ExampleSource::Statement;
         example.messages = {{"user", probe}, {"assistant", answer_variant(statement.second_person, rng)}};
-        example.sampling_weight = config.statements_weight / static_cast<double>(probes.size());
+        example.sampling_weight = config.statements_weight / static_cast<double>(probes.size()) *
+                                  recency_factor(statement.conversation, data.n_conversations, config);
         data.examples.push_back(std::move(example));
       }
     }
@@ -244,7 +257,8 @@ void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pa
     example.source = ExampleSource::Augmented;
     std::string question = pair.question.empty() ? pick_from(general_probes(), rng) : pair.question;
     example.messages = {{"user", question}, {"assistant", pair.answer}};
-    example.sampling_weight = config.augmentation_weight;
+    example.sampling_weight =
+        config.augmentation_weight * recency_factor(pair.conversation, data.n_conversations, config);
     data.examples.push_back(std::move(example));
   }
 }

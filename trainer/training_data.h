@@ -6,7 +6,9 @@
 //                 replaced are cut out
 //   statement     a probe about the user ("What do you know about my dog?",
 //                 "What have I told you about myself?") answered with what
-//                 they said, in the second person
+//                 they said, in the second person; newer statements are
+//                 drawn more often (recency_boost), so where an update was
+//                 not recognised the newest value still weighs most
 //   augmented     question/answer pairs and fact sentences a generator model
 //                 wrote from one statement (augmenter.h)
 //   abstention    a probe about a topic the user never named, answered with
@@ -45,6 +47,7 @@ struct ChatExample {
 struct AugmentedPair {
   std::string question;  // empty for a fact sentence alone
   std::string answer;
+  int64_t conversation = 0;  // of the statement it was written from (newer ones are drawn more often)
 };
 
 struct UserData {
@@ -53,6 +56,7 @@ struct UserData {
   std::vector<ChatExample> examples;
   std::string data_fingerprint;  // of the conversations the data was built from
   int64_t n_superseded = 0;
+  int64_t n_conversations = 0;
 };
 
 // Builds every part but augmentation (which needs a model) and retention.

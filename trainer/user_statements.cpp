@@ -80,7 +80,7 @@ const std::unordered_set<std::string>& common_words() {
 const std::vector<std::string_view>& change_cues() {
   static const std::vector<std::string_view> cues = {
       "moved", "moving", "switched", "switching", "changed", "stopped", "quit", "no longer", "anymore",
-      "used to", "instead", "retrained", "leaving", "became", "gave up", "replaced", "after years"};
+      "used to", "instead", "retrained", "leaving", "became", "gave up", "replaced", "after years", "joined"};
   return cues;
 }
 
@@ -356,6 +356,36 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
         for (const UserStatement& other : statements)
           if (other.conversation >= newer.conversation && contains_word(other.text, modifier)) named_later = true;
         if (!named_later) stale.insert(modifier);
+      }
+    }
+  }
+  // What a statement calls old: "my old Vespa scooter", "my former
+  // employer Acme", "instead of Lyon": the content right after the marker is
+  // stale when an earlier statement named it and no later plain one does.
+  static const std::vector<std::string_view> past_markers = {"old", "former", "previous", "ex", "instead of"};
+  for (const UserStatement& newer : statements) {
+    std::vector<Word> words = words_of(newer.text);
+    for (size_t i = 0; i < words.size(); ++i) {
+      std::string w = lower(words[i].text);
+      bool marker = false;
+      size_t next = i + 1;
+      for (std::string_view m : past_markers) {
+        if (m == "instead of") {
+          if (w == "instead" && i + 1 < words.size() && lower(words[i + 1].text) == "of") marker = true, next = i + 2;
+        } else if (w == m) {
+          marker = true;
+        }
+      }
+      if (!marker) continue;
+      for (size_t j = next; j < words.size() && j < next + 2; ++j) {
+        const std::string candidate = strip_possessive(words[j].text);
+        bool earlier = false, later = false;
+        for (const UserStatement& other : statements) {
+          if (!contains_word(other.text, candidate)) continue;
+          if (other.conversation < newer.conversation) earlier = true;
+          if (other.conversation > newer.conversation && !other.changes_something) later = true;
+        }
+        if (earlier && !later && !common_words().count(lower(candidate))) stale.insert(lower(candidate));
       }
     }
   }

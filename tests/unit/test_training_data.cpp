@@ -110,6 +110,21 @@ TEST(UserStatements, NewerStatementsSupersedeWhatTheyReplace) {
   EXPECT_FALSE(superseded("My cat Pumpkin keeps stealing my socks."));
 }
 
+TEST(UserStatements, WhatANewerStatementCallsOldIsSuperseded) {
+  std::vector<LogRecord> logs = {
+      conversation("c1", 100, {{"user", "My Vespa scooter has been so reliable."}, {"assistant", "Nice."}}),
+      conversation("c2", 200,
+                   {{"user", "The Skoda Octavia I just bought is much nicer than my old Vespa scooter."},
+                    {"assistant", "Enjoy it."}}),
+      conversation("c3", 300, {{"user", "I took my Skoda Octavia to the coast."}, {"assistant", "Fun."}}),
+  };
+  std::vector<UserStatement> statements = extract_statements(logs);
+  ASSERT_EQ(statements.size(), 3u);
+  EXPECT_TRUE(statements[0].superseded);
+  EXPECT_TRUE(statements[1].superseded);  // it names the old one too
+  EXPECT_FALSE(statements[2].superseded);
+}
+
 TEST(TrainingData, ExamplesAreDeterministicForASeed) {
   DataConfig config;
   UserData a = build_user_data("alice", alice_logs(), config);
