@@ -46,6 +46,7 @@ struct TrainCommand {
   std::string on_bad_record = "fail";
   int64_t steps = 0;  // 0 = the config's
   bool no_live = false;
+  bool data_only = false;
 };
 
 std::vector<std::string> split_list(const std::string& list) {
@@ -128,6 +129,12 @@ class TrainProgressLine {
 
 void dump_examples(const std::string& dir, const UserData& data) {
   fs::create_directories(dir);
+  std::ofstream statements(fs::path(dir) / (data.user + ".statements.jsonl"));
+  for (const UserStatement& s : data.statements)
+    statements << json{{"conversation", s.conversation}, {"text", s.text}, {"second_person", s.second_person},
+                       {"topics", s.topics}, {"content", s.content}, {"superseded", s.superseded}}
+                      .dump()
+               << "\n";
   std::ofstream out(fs::path(dir) / (data.user + ".jsonl"));
   for (const ChatExample& example : data.examples) {
     json messages = json::array();
@@ -142,7 +149,11 @@ void dump_examples(const std::string& dir, const UserData& data) {
 
 void run_train(const TrainCommand& command) {
   auto started = Clock::now();
-  if (command.out.empty() == command.registry.empty()) fail("train: give exactly one of --out DIR or --registry DIR");
+  if (command.data_only) {
+    if (command.dump_data.empty()) fail("train: --data-only needs --dump-data DIR");
+  } else if (command.out.empty() == command.registry.empty()) {
+    fail("train: give exactly one of --out DIR or --registry DIR");
+  }
   BadRecordPolicy policy;
   if (command.on_bad_record == "fail") policy = BadRecordPolicy::Fail;
   else if (command.on_bad_record == "skip") policy = BadRecordPolicy::Skip;
@@ -172,7 +183,7 @@ void run_train(const TrainCommand& command) {
     RegistryOptions options;
     options.mode = OpenMode::kCreate;
     registry = Registry::open(command.registry, std::move(options));
-  } else {
+  } else if (!command.out.empty()) {
     fs::create_directories(command.out);
   }
 
@@ -223,6 +234,10 @@ void run_train(const TrainCommand& command) {
     data_stats[user] = stats;
     if (!command.dump_data.empty()) dump_examples(command.dump_data, *user_data);
     data.push_back(std::move(user_data));
+  }
+  if (command.data_only) {
+    std::printf("wrote the training data of %zu users to %s\n", users.size(), command.dump_data.c_str());
+    return;
   }
   std::vector<ChatExample> retention;
   if (config.data.retention && config.retention_per_step > 0) {
@@ -352,7 +367,9 @@ void add_train_command(CLI::App& app) {
   train->add_option("--on-bad-record", command->on_bad_record, "fail or skip (skipped records are reported)")
       ->capture_default_str();
   train->add_option("--summary", command->summary, "write the JSON summary to this file");
-  train->add_option("--dump-data", command->dump_data, "write each user's training examples to DIR/<user>.jsonl");
+  train->add_option("--dump-data", command->dump_data, "write each user's training examples to DIR/<user>.jsonl and the statements read from\n"
+                                         "their logs to DIR/<user>.statements.jsonl");
+  train->add_flag("--data-only", command->data_only, "build and dump the training data (--dump-data), train nothing");
   train->callback([command] { run_train(*command); });
 }
 

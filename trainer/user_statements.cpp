@@ -80,7 +80,7 @@ const std::unordered_set<std::string>& common_words() {
 const std::vector<std::string_view>& change_cues() {
   static const std::vector<std::string_view> cues = {
       "moved", "moving", "switched", "switching", "changed", "stopped", "quit", "no longer", "anymore",
-      "used to", "instead", "retrained", "leaving", "became", "gave up", "replaced", "after years", "joined"};
+      "used to", "retrained", "leaving", "gave up", "replaced", "after years"};
   return cues;
 }
 
@@ -311,20 +311,42 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
         statements.push_back(std::move(statement));
       }
     }
-  // Stale content: named by a change statement and by an earlier statement,
-  // and not by any later statement that is not itself a change.
+  // Stale content: what a change cue points at ("moved from Lyon", "stopped
+  // working as a nurse", "after years in Lyon", "leaving Lyon"): content in
+  // the few words after the cue (after "from" for a move, up to "to"), named
+  // by an earlier statement and by no later statement that is not itself a
+  // change. Only that window: "Acme just moved our team to a new floor" says
+  // nothing against Acme.
+  auto is_stale = [&](const std::string& word, int64_t conversation) {
+    bool earlier = false, later = false;
+    for (const UserStatement& other : statements) {
+      if (!contains_word(other.text, word)) continue;
+      if (other.conversation < conversation) earlier = true;
+      if (other.conversation > conversation && !other.changes_something) later = true;
+    }
+    return earlier && !later;
+  };
   std::set<std::string> stale;
-  for (size_t i = 0; i < statements.size(); ++i) {
-    const UserStatement& change = statements[i];
+  for (const UserStatement& change : statements) {
     if (!change.changes_something) continue;
-    for (const std::string& word : change.content) {
-      bool earlier = false, later = false;
-      for (const UserStatement& other : statements) {
-        if (!contains_word(other.text, word)) continue;
-        if (other.conversation < change.conversation) earlier = true;
-        if (other.conversation > change.conversation && !other.changes_something) later = true;
+    std::vector<Word> words = words_of(change.text);
+    for (std::string_view cue : change_cues()) {
+      std::vector<Word> cue_words = words_of(cue);
+      for (size_t i = 0; i + cue_words.size() <= words.size(); ++i) {
+        bool match = true;
+        for (size_t k = 0; k < cue_words.size(); ++k) match = match && lower(words[i + k].text) == cue_words[k].text;
+        if (!match) continue;
+        size_t first = i + cue_words.size(), last = std::min(words.size(), first + 4);
+        for (size_t j = first; j < last; ++j)
+          if (lower(words[j].text) == "from") first = j + 1, last = std::min(words.size(), j + 5);
+        for (size_t j = first; j < last; ++j) {
+          std::string w = lower(words[j].text);
+          if (w == "to" || w == "and" || w == "but" || w == "with") break;
+          std::string candidate = strip_possessive(words[j].text);
+          if (common_words().count(lower(candidate)) || candidate.size() < 3) continue;
+          if (is_stale(candidate, change.conversation)) stale.insert(lower(candidate));
+        }
       }
-      if (earlier && !later) stale.insert(lower(word));
     }
   }
   // A modifier that a newer statement replaced: "I follow a carnivore diet"
@@ -332,8 +354,7 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
   // noun in the older statement ("carnivore") is stale when a newer
   // statement with a start cue names the same noun with another modifier and
   // nothing from then on names the old one.
-  static const std::vector<std::string_view> start_cues = {"started", "new", "now", "since", "switched",
-                                                           "became", "changed", "moved", "took up"};
+  static const std::vector<std::string_view> start_cues = {"started", "switched", "took up", "changed"};
   for (const UserStatement& newer : statements) {
     bool cue = false;
     for (std::string_view c : start_cues) cue = cue || contains_word(newer.text, c);
@@ -364,6 +385,19 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
   // stale when an earlier statement named it and no later plain one does.
   static const std::vector<std::string_view> past_markers = {"old", "former", "previous", "ex", "instead of"};
   for (const UserStatement& newer : statements) {
+    // Only where something new takes its place ("replaced my old Mazda with a
+    // Nissan"), not "my old college hoodie": a name no earlier statement used.
+    bool names_something_new = false;
+    for (const std::string& word : newer.content) {
+      bool named = std::isupper(static_cast<unsigned char>(word[0])) ||
+                   std::any_of(word.begin(), word.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      if (!named) continue;
+      bool seen = false;
+      for (const UserStatement& other : statements)
+        if (other.conversation < newer.conversation && contains_word(other.text, word)) seen = true;
+      if (!seen) names_something_new = true;
+    }
+    if (!names_something_new) continue;
     std::vector<Word> words = words_of(newer.text);
     for (size_t i = 0; i < words.size(); ++i) {
       std::string w = lower(words[i].text);
@@ -379,13 +413,8 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
       if (!marker) continue;
       for (size_t j = next; j < words.size() && j < next + 2; ++j) {
         const std::string candidate = strip_possessive(words[j].text);
-        bool earlier = false, later = false;
-        for (const UserStatement& other : statements) {
-          if (!contains_word(other.text, candidate)) continue;
-          if (other.conversation < newer.conversation) earlier = true;
-          if (other.conversation > newer.conversation && !other.changes_something) later = true;
-        }
-        if (earlier && !later && !common_words().count(lower(candidate))) stale.insert(lower(candidate));
+        if (!common_words().count(lower(candidate)) && is_stale(candidate, newer.conversation))
+          stale.insert(lower(candidate));
       }
     }
   }

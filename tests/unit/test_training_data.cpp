@@ -117,12 +117,15 @@ TEST(UserStatements, WhatANewerStatementCallsOldIsSuperseded) {
                    {{"user", "The Skoda Octavia I just bought is much nicer than my old Vespa scooter."},
                     {"assistant", "Enjoy it."}}),
       conversation("c3", 300, {{"user", "I took my Skoda Octavia to the coast."}, {"assistant", "Fun."}}),
+      // "old" without a replacement is only old: the Octavia stays current.
+      conversation("c4", 400, {{"user", "I still keep my old Skoda Octavia manual."}, {"assistant", "Nice."}}),
   };
   std::vector<UserStatement> statements = extract_statements(logs);
-  ASSERT_EQ(statements.size(), 3u);
+  ASSERT_EQ(statements.size(), 4u);
   EXPECT_TRUE(statements[0].superseded);
   EXPECT_TRUE(statements[1].superseded);  // it names the old one too
   EXPECT_FALSE(statements[2].superseded);
+  EXPECT_FALSE(statements[3].superseded);
 }
 
 TEST(TrainingData, ExamplesAreDeterministicForASeed) {
