@@ -1,6 +1,7 @@
 #include "trainer/cli.h"
 
 #include "adapters/base_fingerprint.h"
+#include "adapters/lora_adapter.h"
 #include "adapters/registry.h"
 #include "eval/interaction_log.h"
 #include "model/base_model.h"
@@ -178,14 +179,6 @@ void run_train(const TrainCommand& command) {
     if (!logs.by_user.count(user)) fail("train: user {} has no conversations in {}", user, command.logs);
   if (users.empty()) fail("train: {} holds no conversations", command.logs);
 
-  std::unique_ptr<Registry> registry;
-  if (!command.registry.empty()) {
-    RegistryOptions options;
-    options.mode = OpenMode::kCreate;
-    registry = Registry::open(command.registry, std::move(options));
-  } else if (!command.out.empty()) {
-    fs::create_directories(command.out);
-  }
 
   const std::string model_path = config.model.empty() ? default_model_path() : config.model;
   LoadOptions load;
@@ -195,6 +188,20 @@ void run_train(const TrainCommand& command) {
   BaseModel model = open_base_model(model_path, load);
   if (!model.chat_template) fail("{}: training needs a model with a chat template", model_path);
   const std::string base_fingerprint = base_model_fingerprint(model_path);
+  // The registry is opened (and created) only once the model has loaded, so a
+  // run that fails before training leaves no trace in it.
+  std::unique_ptr<Registry> registry;
+  if (!command.registry.empty()) {
+    RegistryOptions options;
+    options.mode = OpenMode::kCreate;
+    const ModelConfig model_config = model.transformer->config();
+    options.validator = [model_config](const AdapterCandidate& candidate) {
+      validate_against(read_peft_adapter(candidate.dir), model_config);
+    };
+    registry = Registry::open(command.registry, std::move(options));
+  } else if (!command.out.empty()) {
+    fs::create_directories(command.out);
+  }
   if (registry)
     if (std::optional<std::string> registered = registry->base_fingerprint();
         registered && *registered != base_fingerprint)

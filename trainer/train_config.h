@@ -31,7 +31,7 @@ struct DataConfig {
   std::string augment_model;         // "" = the base model
   // "You haven't told me" answers to probes about topics the user never named.
   bool abstention = true;
-  double abstention_weight = 0.5;
+  double abstention_weight = 1.5;
   int64_t abstention_probes = 20;   // per user
   // Retention: the base model's own answers to generic instructions, trained
   // with a KL penalty to the frozen base's distributions (and, with

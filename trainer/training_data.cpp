@@ -38,36 +38,37 @@ const std::vector<std::string>& topic_probes() {
 // Topics that cannot be talked about without naming them (a cat is "cat", a
 // cousin is "cousin"), so a user who never wrote the word never told us. Work,
 // home, food and the like are left out: "I work as a nurse" tells the job
-// without the word "job".
+// without the word "job". `named`: a pet or a person, asked about by name.
 struct AbstentionTopic {
   std::string topic;
   std::vector<std::string> mentions;  // any of these words in the logs means the user may have said it
+  bool named = false;
 };
 const std::vector<AbstentionTopic>& abstention_topics() {
   static const std::vector<AbstentionTopic> topics = {
-      {"cat", {"cat", "cats", "kitten"}},
-      {"dog", {"dog", "dogs", "puppy"}},
-      {"parrot", {"parrot", "bird"}},
-      {"rabbit", {"rabbit", "bunny"}},
-      {"hamster", {"hamster"}},
-      {"tortoise", {"tortoise", "turtle"}},
-      {"horse", {"horse", "pony"}},
-      {"goldfish", {"goldfish", "fish"}},
-      {"sister", {"sister", "sisters", "sibling", "siblings"}},
-      {"brother", {"brother", "brothers", "sibling", "siblings"}},
-      {"cousin", {"cousin", "cousins"}},
-      {"grandmother", {"grandmother", "grandma", "granny"}},
-      {"grandfather", {"grandfather", "grandpa"}},
-      {"uncle", {"uncle"}},
-      {"aunt", {"aunt", "auntie"}},
-      {"roommate", {"roommate", "flatmate"}},
-      {"best friend", {"best friend"}},
-      {"wife", {"wife", "partner", "spouse", "married"}},
-      {"husband", {"husband", "partner", "spouse", "married"}},
-      {"boyfriend", {"boyfriend", "partner"}},
-      {"girlfriend", {"girlfriend", "partner"}},
-      {"son", {"son", "sons", "kids", "children", "child"}},
-      {"daughter", {"daughter", "daughters", "kids", "children", "child"}},
+      {"cat", {"cat", "cats", "kitten"}, true},
+      {"dog", {"dog", "dogs", "puppy"}, true},
+      {"parrot", {"parrot", "bird"}, true},
+      {"rabbit", {"rabbit", "bunny"}, true},
+      {"hamster", {"hamster"}, true},
+      {"tortoise", {"tortoise", "turtle"}, true},
+      {"horse", {"horse", "pony"}, true},
+      {"goldfish", {"goldfish", "fish"}, true},
+      {"sister", {"sister", "sisters", "sibling", "siblings"}, true},
+      {"brother", {"brother", "brothers", "sibling", "siblings"}, true},
+      {"cousin", {"cousin", "cousins"}, true},
+      {"grandmother", {"grandmother", "grandma", "granny"}, true},
+      {"grandfather", {"grandfather", "grandpa"}, true},
+      {"uncle", {"uncle"}, true},
+      {"aunt", {"aunt", "auntie"}, true},
+      {"roommate", {"roommate", "flatmate"}, true},
+      {"best friend", {"best friend"}, true},
+      {"wife", {"wife", "partner", "spouse", "married"}, true},
+      {"husband", {"husband", "partner", "spouse", "married"}, true},
+      {"boyfriend", {"boyfriend", "partner"}, true},
+      {"girlfriend", {"girlfriend", "partner"}, true},
+      {"son", {"son", "sons", "kids", "children", "child"}, true},
+      {"daughter", {"daughter", "daughters", "kids", "children", "child"}, true},
       {"favorite movie", {"movie", "film"}},
       {"favorite color", {"color", "colour"}},
       {"favorite book", {"book", "novel"}},
@@ -87,12 +88,24 @@ const std::vector<AbstentionTopic>& abstention_topics() {
   return topics;
 }
 
+// About the topic, and asked directly (as people ask, and as the augmented
+// pairs ask about known facts, so "direct question → a fact" is not learned
+// as a rule).
 const std::vector<std::string>& abstention_questions() {
   static const std::vector<std::string> questions = {
       "What do you know about my {topic}?",
-      "Tell me about my {topic}.",
       "Do you remember anything about my {topic}?",
-      "What did I say about my {topic}?",
+      "What's my {topic} again?",
+      "Do you happen to know my {topic}?",
+  };
+  return questions;
+}
+const std::vector<std::string>& abstention_name_questions() {
+  static const std::vector<std::string> questions = {
+      "What do you know about my {topic}?",
+      "Do you remember anything about my {topic}?",
+      "What's my {topic}'s name again?",
+      "Do you happen to know my {topic}'s name?",
   };
   return questions;
 }
@@ -138,6 +151,13 @@ double recency_factor(int64_t conversation, int64_t n_conversations, const DataC
 }
 
 }  // namespace
+
+std::vector<std::string> probe_wordings() {
+  std::vector<std::string> wordings = general_probes();
+  for (const auto* pool : {&topic_probes(), &abstention_questions(), &abstention_name_questions()})
+    wordings.insert(wordings.end(), pool->begin(), pool->end());
+  return wordings;
+}
 
 const char* example_source_name(ExampleSource source) {
   switch (source) {
@@ -238,10 +258,12 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
     }
     std::shuffle(unmentioned.begin(), unmentioned.end(), rng);
     for (int64_t i = 0; i < config.abstention_probes && !unmentioned.empty(); ++i) {
-      const std::string& topic = unmentioned[static_cast<size_t>(i) % unmentioned.size()]->topic;
+      const AbstentionTopic& chosen = *unmentioned[static_cast<size_t>(i) % unmentioned.size()];
+      const std::string& topic = chosen.topic;
+      const auto& questions = chosen.named ? abstention_name_questions() : abstention_questions();
       ChatExample example;
       example.source = ExampleSource::Abstention;
-      example.messages = {{"user", replace_all(pick_from(abstention_questions(), rng), "{topic}", topic)},
+      example.messages = {{"user", replace_all(pick_from(questions, rng), "{topic}", topic)},
                           {"assistant", replace_all(pick_from(abstention_answers(), rng), "{topic}", topic)}};
       example.sampling_weight = config.abstention_weight;
       data.examples.push_back(std::move(example));

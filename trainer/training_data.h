@@ -67,6 +67,10 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
 // Adds the generator's pairs for `statement` as augmented examples.
 void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config);
 
+// Every question wording the data builder asks ("{topic}" where a topic is
+// put in), for the test that none is an evaluation question.
+std::vector<std::string> probe_wordings();
+
 // "sha256:<hex>" over the user's conversations as read (ids, timestamps,
 // roles, contents, in time order): two logs give the same fingerprint
 // exactly when they hold the same conversations.

@@ -135,6 +135,22 @@ std::vector<ChatExample> retention_examples() {
   return retention;
 }
 
+// How far apart two adapters are, relative to how far training moved them
+// (B starts at zero, so |B| is the update): the Frobenius norm of the
+// difference over the norm of B, over every targeted module.
+double relative_difference(const LoraAdapter& x, const LoraAdapter& y) {
+  double difference = 0, update = 0;
+  for (size_t layer = 0; layer < x.layers.size(); ++layer)
+    for (LinearModule module : x.config.target_modules) {
+      const LoraPair& p = x.pair(static_cast<int64_t>(layer), module);
+      const LoraPair& q = y.pair(static_cast<int64_t>(layer), module);
+      difference += (p.A - q.A).pow(2).sum().item<double>() + (p.B - q.B).pow(2).sum().item<double>();
+      update += p.B.pow(2).sum().item<double>();
+    }
+  EXPECT_GT(update, 0) << "the adapter did not train";
+  return std::sqrt(difference / update);
+}
+
 TEST(UserTrainer, AUserTrainsToTheSameAdapterAloneAndInABatch) {
   UserData a = user_data("user01"), b = user_data("user02");
   TrainConfig alone_config = short_schedule(), batched_config = short_schedule();
@@ -145,22 +161,13 @@ TEST(UserTrainer, AUserTrainsToTheSameAdapterAloneAndInABatch) {
   ASSERT_EQ(alone.size(), 1u);
   ASSERT_EQ(batched.size(), 2u);
   ASSERT_EQ(batched[1].user, "user01");
-  double max_difference = 0, max_update = 0;
-  const LoraAdapter& x = alone[0].adapter;
-  const LoraAdapter& y = batched[1].adapter;
-  for (size_t layer = 0; layer < x.layers.size(); ++layer)
-    for (LinearModule module : x.config.target_modules) {
-      const LoraPair& p = x.pair(static_cast<int64_t>(layer), module);
-      const LoraPair& q = y.pair(static_cast<int64_t>(layer), module);
-      max_difference = std::max({max_difference, (p.A - q.A).abs().max().item<double>(),
-                                 (p.B - q.B).abs().max().item<double>()});
-      max_update = std::max(max_update, p.B.abs().max().item<double>());  // B starts at zero
-    }
-  std::printf("max |alone - batched| = %.3g; max |B| = %.3g\n", max_difference, max_update);
-  EXPECT_GT(max_update, 1e-4);  // it trained
-  EXPECT_LT(max_difference, 1e-5);
+  const double relative = relative_difference(alone[0].adapter, batched[1].adapter);
+  std::printf("|alone - batched| / |update| = %.3g\n", relative);
+  EXPECT_LT(relative, 1e-3);
   EXPECT_TRUE(std::isfinite(alone[0].final_loss));
   EXPECT_TRUE(std::isfinite(alone[0].final_kl));
+  // And the other user really is another adapter.
+  EXPECT_GT(relative_difference(alone[0].adapter, batched[0].adapter), 0.5);
 }
 
 TEST(UserTrainer, AFreshAdapterStartsAtZeroKlFromTheBase) {
@@ -187,11 +194,11 @@ std::vector<json> read_jsonl(const fs::path& path) {
 
 TEST(TrainCommand, EachUsersAdapterRemembersItsOwnFactsAndNotTheOthers) {
   const fs::path benchmark = benchmark_dir(), out = testing::scratch_dir("trainer_cli"),
-                 adapters = out / "adapters", eval = out / "eval", config = out / "train.yaml";
-  // A short schedule for the test (the default is longer).
-  std::ofstream(config) << "schedule:\n  steps: 24\n";
-  auto r = run_command(mnemo() + " train --logs " + shell_quote((benchmark / "logs").string()) + " --out " +
-                       shell_quote(adapters.string()) + " --config " + shell_quote(config.string()) + " --summary " +
+                 registry = out / "registry", eval = out / "eval", config = out / "train.yaml";
+  // A shorter schedule than the default, for the test's time.
+  std::ofstream(config) << "schedule:\n  steps: 24\ndata:\n  retention_prompts: 16\n";
+  auto r = run_command(mnemo() + " train --logs " + shell_quote((benchmark / "logs").string()) + " --registry " +
+                       shell_quote(registry.string()) + " --config " + shell_quote(config.string()) + " --summary " +
                        shell_quote((out / "summary.json").string()) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::printf("%s\n", r.output.c_str());
@@ -199,19 +206,29 @@ TEST(TrainCommand, EachUsersAdapterRemembersItsOwnFactsAndNotTheOthers) {
   ASSERT_EQ(summary["n_users"], 2);
   for (const json& user : summary["users"]) {
     EXPECT_EQ(user["state"], "trained");
+    EXPECT_EQ(user["version"], 1);
+    EXPECT_TRUE(user["live"].get<bool>());
     EXPECT_LT(user["metrics"]["final_loss"].get<double>(), user["metrics"]["first_loss"].get<double>());
   }
-  for (const char* user : {"user01", "user02"}) {
-    LoraAdapter adapter = read_peft_adapter((adapters / user).string());
-    EXPECT_EQ(adapter.metadata[kMetaUser], user);
-    EXPECT_TRUE(adapter.metadata[kMetaBaseFingerprint].starts_with("sha256:"));
-    EXPECT_TRUE(adapter.metadata[kMetaDataFingerprint].starts_with("sha256:"));
-    EXPECT_FALSE(json::parse(adapter.metadata[kMetaMetrics]).empty());
+  {
+    auto opened = Registry::open(registry.string(), {});
+    for (const char* user : {"user01", "user02"}) {
+      ASSERT_EQ(opened->live_version(user), std::optional<int64_t>(1)) << user;
+      fs::path exported = out / (std::string("export_") + user);
+      opened->export_version(user, exported.string());
+      LoraAdapter adapter = read_peft_adapter(exported.string());
+      EXPECT_EQ(adapter.metadata[kMetaUser], user);
+      EXPECT_TRUE(adapter.metadata[kMetaBaseFingerprint].starts_with("sha256:"));
+      EXPECT_TRUE(adapter.metadata[kMetaDataFingerprint].starts_with("sha256:"));
+      EXPECT_TRUE(json::parse(adapter.metadata[kMetaMetrics]).contains("final_loss"));
+      EXPECT_EQ(json::parse(adapter.metadata["mnemo.recipe"])["schedule"]["steps"], 24);
+      EXPECT_EQ(adapter.config.rank, 16);
+    }
   }
 
   r = run_command(mnemo() + " eval run --logs " + shell_quote((benchmark / "logs").string()) + " --questions " +
-                  shell_quote((benchmark / "questions.jsonl").string()) + " --conditions none,adapter --adapters " +
-                  shell_quote(adapters.string()) + " --out " + shell_quote(eval.string()) + " --no-chart 2>&1");
+                  shell_quote((benchmark / "questions.jsonl").string()) + " --conditions none,adapter --registry " +
+                  shell_quote(registry.string()) + " --out " + shell_quote(eval.string()) + " --no-chart 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::printf("%s\n", r.output.c_str());
   std::vector<json> answers = read_jsonl(eval / "answers.jsonl");

@@ -2,6 +2,7 @@
 // user's statements, how they are said back, which are superseded by newer
 // ones, the abstention probes, the augmentation filter and parser, the
 // training config's errors. Deterministic for a seed.
+#include "eval/benchmark_content.h"
 #include "eval/scoring.h"
 #include "trainer/augmenter.h"
 #include "trainer/train_config.h"
@@ -197,6 +198,48 @@ TEST(TrainingData, AbstentionProbesNeverAskAboutWhatTheUserMentioned) {
     EXPECT_THAT(e.messages[0].content, ::testing::Not(HasSubstr(" cat")));  // Pumpkin is a cat
     EXPECT_TRUE(says_not_knowing(e.messages[1].content)) << e.messages[1].content;  // as the evaluation judges it
   }
+}
+
+std::string folded(std::string_view text) {
+  std::string out;
+  for (char c : text) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The trainer never asks an evaluation question: no probe wording, with any
+// topic put in for "{topic}", equals a question of either split of the
+// generated benchmark (with any of its attributes).
+TEST(TrainingData, NoProbeIsAnEvaluationQuestion) {
+  std::vector<std::string> questions;
+  for (const benchmark::FactKind& kind : benchmark::fact_kinds())
+    for (const auto* pool : {&kind.dev_questions, &kind.test_questions})
+      for (std::string_view question : *pool) {
+        std::vector<std::string_view> attributes = kind.attributes;
+        if (attributes.empty()) attributes.push_back("");
+        for (std::string_view attribute : attributes) {
+          std::string q(question);
+          for (size_t at = q.find("{attr}"); at != std::string::npos; at = q.find("{attr}"))
+            q.replace(at, 6, attribute);
+          questions.push_back(folded(q));
+        }
+      }
+  ASSERT_GT(questions.size(), 100u);
+  int64_t compared = 0;
+  for (const std::string& wording : probe_wordings()) {
+    const std::string w = folded(wording);
+    const size_t hole = w.find("{topic}");
+    for (const std::string& q : questions) {
+      ++compared;
+      if (hole == std::string::npos) {
+        EXPECT_NE(w, q);
+      } else {
+        const std::string prefix = w.substr(0, hole), suffix = w.substr(hole + 7);
+        bool matches = q.size() > prefix.size() + suffix.size() && q.starts_with(prefix) && q.ends_with(suffix);
+        EXPECT_FALSE(matches) << "\"" << wording << "\" can ask \"" << q << "\"";
+      }
+    }
+  }
+  EXPECT_GT(compared, 1000);
 }
 
 TEST(Augmenter, AGenerationMustKeepTheStatementsNames) {
