@@ -20,6 +20,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -172,7 +173,9 @@ void run_train(const TrainCommand& command) {
     spdlog::warn("train: skipped {} bad records of {}:", logs.n_skipped, logs.n_records + logs.n_skipped);
     for (const std::string& reason : logs.skipped) spdlog::warn("  {}", reason);
   }
-  std::vector<std::string> users = split_list(command.users);
+  std::vector<std::string> users;
+  for (const std::string& user : split_list(command.users))
+    if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
   if (users.empty())
     for (const auto& [user, records] : logs.by_user) users.push_back(user);
   for (const std::string& user : users)

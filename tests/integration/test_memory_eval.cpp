@@ -9,6 +9,7 @@
 #include "model/default_model.h"
 #include "model/transformer.h"
 #include "support/command.h"
+#include "support/json_files.h"
 #include "support/reference.h"
 
 #include <gtest/gtest.h>
@@ -24,25 +25,14 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using testing::run_command;
+using testing::read_json;
+using testing::read_jsonl;
 using testing::shell_quote;
 
 std::string mnemo() {
   std::string binary = testing::mnemo_binary();
   if (binary.empty()) ADD_FAILURE() << "MNEMO_BINARY is not set: run through ctest";
   return shell_quote(binary);
-}
-
-json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return json::parse(in);
-}
-
-std::vector<json> read_jsonl(const fs::path& path) {
-  std::vector<json> rows;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) rows.push_back(json::parse(line));
-  return rows;
 }
 
 // Correct recall and update answers of one condition.

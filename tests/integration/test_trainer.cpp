@@ -11,6 +11,7 @@
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "support/command.h"
+#include "support/json_files.h"
 #include "support/reference.h"
 #include "trainer/example_tokens.h"
 #include "trainer/training_data.h"
@@ -31,6 +32,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using testing::run_command;
+using testing::read_json;
+using testing::read_jsonl;
 using testing::shell_quote;
 
 std::string mnemo() {
@@ -177,19 +180,6 @@ TEST(UserTrainer, AFreshAdapterStartsAtZeroKlFromTheBase) {
   std::vector<UserTrainResult> result = train_users(model(), config, {&a}, retention_examples());
   // B = 0 at PEFT's initialisation: the adapted model is the base.
   EXPECT_LT(std::abs(result[0].final_kl), 1e-6);
-}
-
-json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return json::parse(in);
-}
-
-std::vector<json> read_jsonl(const fs::path& path) {
-  std::vector<json> rows;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) rows.push_back(json::parse(line));
-  return rows;
 }
 
 TEST(TrainCommand, EachUsersAdapterRemembersItsOwnFactsAndNotTheOthers) {
