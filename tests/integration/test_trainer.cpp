@@ -166,7 +166,12 @@ TEST(UserTrainer, AUserTrainsToTheSameAdapterAloneAndInABatch) {
   ASSERT_EQ(batched[1].user, "user01");
   const double relative = relative_difference(alone[0].adapter, batched[1].adapter);
   std::printf("|alone - batched| / |update| = %.3g\n", relative);
-  EXPECT_LT(relative, 1e-3);
+  // Not bit-identical: a batch of other shapes rounds the GEMMs differently,
+  // and at the first steps, where the KL gradient is only that rounding
+  // (a fresh adapter is the base), AdamW's normalised step turns it into
+  // full-size moves of a few weights. Measured 0.0022 (3 steps); a user's
+  // gradient leaking into another's would move the adapter by order 1.
+  EXPECT_LT(relative, 1e-2);
   EXPECT_TRUE(std::isfinite(alone[0].final_loss));
   EXPECT_TRUE(std::isfinite(alone[0].final_kl));
   // And the other user really is another adapter.
@@ -186,7 +191,7 @@ TEST(TrainCommand, EachUsersAdapterRemembersItsOwnFactsAndNotTheOthers) {
   const fs::path benchmark = benchmark_dir(), out = testing::scratch_dir("trainer_cli"),
                  registry = out / "registry", eval = out / "eval", config = out / "train.yaml";
   // A shorter schedule than the default, for the test's time.
-  std::ofstream(config) << "schedule:\n  steps: 24\ndata:\n  retention_prompts: 16\n";
+  std::ofstream(config) << "schedule:\n  steps: 24\ndata:\n  retention_prompts: 8\n  augment_samples: 1\n";
   auto r = run_command(mnemo() + " train --logs " + shell_quote((benchmark / "logs").string()) + " --registry " +
                        shell_quote(registry.string()) + " --config " + shell_quote(config.string()) + " --summary " +
                        shell_quote((out / "summary.json").string()) + " 2>&1");
