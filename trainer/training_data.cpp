@@ -217,7 +217,7 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
         size_t b = kept.content.find_first_not_of(" \n");
         kept.content = b == std::string::npos ? "" : kept.content.substr(b);
         while (!kept.content.empty() && kept.content.back() == ' ') kept.content.pop_back();
-        if (kept.content.empty()) kept.content = message.role == "user" ? "Okay." : "Okay.";
+        if (kept.content.empty()) kept.content = "Okay.";  // a turn whose every sentence was cut
         example.messages.push_back(std::move(kept));
       }
       if (example.messages.empty()) continue;
