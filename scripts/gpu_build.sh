@@ -5,17 +5,23 @@
 #
 #   scripts/gpu_build.sh prepare   # on the build machine (reaches Debian and PyPI):
 #                                  # .deb files and wheels into .deps/gpu/
-#   scripts/gpu_build.sh [--no-tests] [--sanitize] [--bench] [ctest args]
+#   scripts/gpu_build.sh [--all] [--no-tests] [--sanitize] [--bench] [ctest args]
 #                                  # on the GPU machine, with .deps/gpu carried:
 #                                  # unpack into build-gpu/deps (never into /),
-#                                  # configure, build, run the `gpu` tests
+#                                  # configure, build what the gpu tests and the
+#                                  # benchmarks below need (--all: everything),
+#                                  # run the `gpu` tests
 #                                  # (default ctest args: -L gpu; a gpu test that
 #                                  # skips itself fails here; --no-tests: none);
 #                                  # --sanitize: the LoRA kernel tests under
 #                                  # compute-sanitizer memcheck, racecheck, synccheck;
 #                                  # --bench: bench_lora_kernels and bench/forward on
-#                                  # cuda (bf16, fp32) against transformers on cuda.
-# Results (bench/results/*.json, logs) are copied to $OUT when it is set. The
+#                                  # cuda (bf16, fp32) against transformers on cuda
+#                                  # (MNEMO_BENCH_ROUNDS rounds, default 3).
+# Each step's log (build, tests, each sanitizer tool, bench) goes to
+# build-gpu/gpu_<step>.log; a step that fails does not stop the next ones, and
+# the script exits non-zero if any failed. Results (bench/results/*.json, the
+# logs) are packed into $OUT/gpu_build.tar.gz when $OUT is set. The
 # copy of the tree there may have no .git: pass MNEMO_COMMIT=<hash> (with
 # "-dirty" appended for uncommitted changes) so the results name what they measured.
 #
@@ -40,9 +46,10 @@ if [ "${1:-}" = prepare ]; then
   exit 0
 fi
 
-sanitize="" bench="" no_tests=""
+sanitize="" bench="" no_tests="" all=""
 while (($#)); do
   case $1 in
+    --all) all=1; shift ;;
     --sanitize) sanitize=1; shift ;;
     --bench) bench=1; shift ;;
     --no-tests) no_tests=1; shift ;;
@@ -62,45 +69,60 @@ export PATH=$(dirname "$python"):$PATH  # cmake and ninja live in the venv there
 libdir=/usr/lib/x86_64-linux-gnu
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMNEMO_PYTHON="$python" \
+status=0
+# $OUT takes few files: the logs and the results travel as one archive.
+copy_out() {
+  [ -n "${OUT:-}" ] || return 0
+  tar czf "$OUT/gpu_build.tar.gz" "$build_dir"/gpu_*.log bench/results/*.json 2>/dev/null || true
+}
+# step NAME COMMAND…: runs one step with its output in build-gpu/gpu_NAME.log
+# (and its last lines on the terminal); a failure is recorded, not fatal.
+step() {
+  local name=$1; shift
+  echo "gpu_build: step $name: $*" >&2
+  local started=$SECONDS
+  if "$@" >"$build_dir/gpu_$name.log" 2>&1; then
+    echo "gpu_build: step $name passed in $((SECONDS - started)) s" >&2
+  else
+    echo "gpu_build: step $name FAILED in $((SECONDS - started)) s; its last lines:" >&2
+    status=1
+  fi
+  tail -n 15 "$build_dir/gpu_$name.log" >&2
+  copy_out  # after every step, so a run cut off at its time limit still returns what it did
+}
+
+step configure cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMNEMO_PYTHON="$python" \
   -DCMAKE_CUDA_ARCHITECTURES=90 \
   -DSQLite3_INCLUDE_DIR="$prefix/usr/include" -DSQLite3_LIBRARY="$libdir/libsqlite3.so.0" \
   -DPCRE2_INCLUDE_DIR="$prefix/usr/include" -DPCRE2_LIBRARY="$libdir/libpcre2-8.so.0" \
   -DGTest_DIR="$prefix$libdir/cmake/GTest" -DCMAKE_INCLUDE_PATH="$prefix/usr/include"
-cmake --build "$build_dir" -j"$(nproc)"
+targets=()
+[ -n "$all" ] || targets=(--target test_forward_gpu test_lora_kernels_gpu bench_lora_kernels bench_forward)
+step build cmake --build "$build_dir" -j"$(nproc)" "${targets[@]}" -- -k 0
 # Here a gpu test that skips itself (no device visible, no CUDA build) fails.
 export MNEMO_REQUIRE_GPU=1
-status=0
 if [ -n "$no_tests" ]; then
   :
 elif (($#)); then
-  ctest --test-dir "$build_dir" --output-on-failure "$@" || status=1
+  step tests ctest --test-dir "$build_dir" --output-on-failure "$@"
 else
-  ctest --test-dir "$build_dir" --output-on-failure -L gpu || status=1
+  step tests ctest --test-dir "$build_dir" --output-on-failure -L gpu
+fi
+
+if [ -n "$bench" ]; then
+  step bench_lora_kernels "$build_dir/bench/bench_lora_kernels" --out bench/results/lora_kernels.json
+  for dtype in bfloat16 float32; do
+    step "bench_forward_$dtype" env MNEMO_SKIP_SETUP=1 MNEMO_BUILD_DIR=$build_dir MNEMO_PYTHON=$python \
+      bench/forward/run.sh --device cuda --dtype "$dtype" --rounds "${MNEMO_BENCH_ROUNDS:-3}"
+  done
 fi
 
 if [ -n "$sanitize" ]; then
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  rm -f "$build_dir"/sanitize_*.log
   # The >2^31-element test allocates 8 GiB; under the sanitizer it only costs time.
   for tool in memcheck racecheck synccheck; do
-    echo "gpu_build: compute-sanitizer --tool $tool test_lora_kernels_gpu" >&2
-    "$sanitizer" --tool "$tool" --error-exitcode 1 "$build_dir/tests/test_lora_kernels_gpu" \
-      --gtest_filter=-*PastTwoToThe31* 2>&1 | tee "$build_dir/sanitize_$tool.log" | tail -5 || status=1
+    step "sanitize_$tool" "$sanitizer" --tool "$tool" --error-exitcode 1 "$build_dir/tests/test_lora_kernels_gpu" \
+      --gtest_filter=-*PastTwoToThe31*
   done
-fi
-
-if [ -n "$bench" ]; then
-  "$build_dir/bench/bench_lora_kernels" --out bench/results/lora_kernels.json || status=1
-  for dtype in bfloat16 float32; do
-    MNEMO_SKIP_SETUP=1 MNEMO_BUILD_DIR=$build_dir MNEMO_PYTHON=$python \
-      bench/forward/run.sh --device cuda --dtype "$dtype" || status=1
-  done
-fi
-
-if [ -n "${OUT:-}" ]; then
-  mkdir -p "$OUT/results"
-  cp bench/results/*.json "$OUT/results/" 2>/dev/null || true
-  cp "$build_dir"/sanitize_*.log "$build_dir/Testing/Temporary/LastTest.log" "$OUT/" 2>/dev/null || true
 fi
 exit $status
