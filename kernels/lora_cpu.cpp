@@ -14,6 +14,7 @@
 #include "kernels/lora_ops.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <string>
 #include <vector>
@@ -197,6 +198,38 @@ std::vector<Segment> read_segments(const at::Tensor& seg_starts, const at::Tenso
   return out;
 }
 
+// [0, T) cut into pieces in token order: the segments (empty ones dropped) and
+// the gaps between them (slot -1). Autograd-friendly: one split_with_sizes over
+// these sizes has a backward of one cat, where a narrow per segment costs a
+// zero-filled copy of the whole input's gradient each (quadratic in the
+// number of segments; it made a batch of four users train slower per user
+// than one user alone).
+struct Pieces {
+  std::vector<int64_t> sizes;
+  std::vector<int32_t> slots;
+};
+Pieces pieces_of(const std::vector<Segment>& segments, int64_t n_tokens) {
+  Pieces p;
+  int64_t covered = 0;
+  auto add = [&](int64_t count, int32_t slot) {
+    if (count <= 0) return;
+    if (!p.slots.empty() && p.slots.back() == -1 && slot == -1) {
+      p.sizes.back() += count;
+    } else {
+      p.sizes.push_back(count);
+      p.slots.push_back(slot);
+    }
+  };
+  for (const Segment& s : segments) {
+    if (s.count == 0) continue;
+    add(s.start - covered, -1);
+    add(s.count, s.slot);
+    covered = s.start + s.count;
+  }
+  add(n_tokens - covered, -1);
+  return p;
+}
+
 // a · bᵀ. On CPU, bf16/fp16 GEMMs run in fp32: most CPUs have no native
 // bf16 GEMM and LibTorch's fallback is several times slower than converting
 // the operands (the adapter slice is r×in, small beside the GEMM); it also
@@ -289,24 +322,13 @@ at::Tensor lora_shrink_segments_cpu(const at::Tensor& x, const at::Tensor& A_sta
 
   // Contiguous pieces in token order (zero rows for gaps and base-model
   // segments), joined by one cat: segments need no gather.
-  std::vector<at::Tensor> pieces;
-  int64_t covered = 0;
-  auto zero_rows = [&](int64_t n) {
-    if (n > 0) pieces.push_back(at::zeros({n, r_max}, x.options()));
-  };
-  for (const Segment& s : segments) {
-    if (s.count == 0) continue;
-    zero_rows(s.start - covered);
-    if (s.slot < 0)
-      zero_rows(s.count);
-    else
-      pieces.push_back(shrink_rows(x.narrow(0, s.start, s.count), A_stack, s.slot, rank[s.slot]));
-    covered = s.start + s.count;
-  }
-  zero_rows(T - covered);
-  if (pieces.empty()) return at::zeros({T, r_max}, x.options());
-  if (pieces.size() == 1) return pieces[0];
-  return at::cat(pieces, 0);
+  Pieces p = pieces_of(segments, T);
+  if (p.sizes.empty()) return at::zeros({T, r_max}, x.options());
+  std::vector<at::Tensor> rows = x.split_with_sizes(p.sizes), pieces;
+  for (size_t i = 0; i < rows.size(); ++i)
+    pieces.push_back(p.slots[i] < 0 ? at::zeros({p.sizes[i], r_max}, x.options())
+                                    : shrink_rows(rows[i], A_stack, p.slots[i], rank[p.slots[i]]));
+  return pieces.size() == 1 ? pieces[0] : at::cat(pieces, 0);
 }
 
 void lora_shrink_segments_out_cpu(at::Tensor& v, const at::Tensor& x, const at::Tensor& A_stack,
@@ -327,14 +349,36 @@ void lora_expand_segments_cpu(at::Tensor& y, const at::Tensor& v, const at::Tens
   check_same_device(seg_slots, "seg_slots", y);
   std::vector<int32_t> rank = checked_ranks(ranks, B_stack.size(2));
   std::vector<float> scale = to_host_floats(scales);
-  for (const Segment& s : read_segments(seg_starts, seg_slots, y.size(0), B_stack.size(0))) {
-    if (s.slot < 0 || s.count == 0 || rank[s.slot] == 0) continue;
-    at::Tensor delta = expand_rows(v.narrow(0, s.start, s.count), B_stack, s.slot, rank[s.slot]);
-    if (s.count == y.size(0))
-      y.add_(delta, scale[s.slot]);
-    else
-      y.narrow(0, s.start, s.count).add_(delta, scale[s.slot]);
+  std::vector<Segment> segments = read_segments(seg_starts, seg_slots, y.size(0), B_stack.size(0));
+  const bool recorded = at::GradMode::is_enabled() && (v.requires_grad() || B_stack.requires_grad());
+  if (!recorded) {  // inference: add each segment's rows in place
+    for (const Segment& s : segments) {
+      if (s.slot < 0 || s.count == 0 || rank[s.slot] == 0) continue;
+      at::Tensor delta = expand_rows(v.narrow(0, s.start, s.count), B_stack, s.slot, rank[s.slot]);
+      if (s.count == y.size(0))
+        y.add_(delta, scale[s.slot]);
+      else
+        y.narrow(0, s.start, s.count).add_(delta, scale[s.slot]);
+    }
+    return;
   }
+  // Training: one add of the whole delta, joined by a cat, from one split of
+  // v. An in-place add per segment into a view of y, like a narrow per
+  // segment, costs a copy of a whole gradient per segment in the backward.
+  Pieces p = pieces_of(segments, y.size(0));
+  if (p.sizes.empty()) return;
+  std::vector<at::Tensor> rows = v.split_with_sizes(p.sizes), pieces;
+  bool any = false;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int32_t slot = p.slots[i];
+    if (slot < 0 || rank[slot] == 0) {
+      pieces.push_back(at::zeros({p.sizes[i], y.size(1)}, y.options()));
+    } else {
+      pieces.push_back(expand_rows(rows[i], B_stack, slot, rank[slot]) * scale[slot]);
+      any = true;
+    }
+  }
+  if (any) y.add_(pieces.size() == 1 ? pieces[0] : at::cat(pieces, 0));
 }
 
 }  // namespace mnemo

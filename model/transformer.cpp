@@ -56,7 +56,7 @@ Transformer::Transformer(ModelConfig config, ModelWeights weights)
 at::ScalarType Transformer::dtype() const { return weights_.embed_tokens.scalar_type(); }
 at::Device Transformer::device() const { return weights_.embed_tokens.device(); }
 
-at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden, const std::vector<int64_t>& offsets,
+at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden,
                                   const std::vector<int64_t>& pasts, const ForwardBatch& batch, const at::Tensor& cos,
                                   const at::Tensor& sin, const LoraHook* lora, const LoraRouting& routing) const {
   const LayerWeights& w = weights_.layers[layer];
@@ -81,14 +81,24 @@ at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden, const
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
 
-  at::Tensor out = at::empty({n_tokens, c.num_attention_heads, c.head_dim}, q.options());
+  // Each sequence's output joined by one cat, not copied into views of one
+  // tensor: under autograd every in-place copy into a view costs a copy of the
+  // whole gradient in the backward, quadratic in the number of sequences.
+  std::vector<at::Tensor> outputs;
+  outputs.reserve(batch.tokens.size());
   const double scale = 1.0 / std::sqrt(double(c.head_dim));
+  // Split, not a narrow per sequence: under autograd each narrow's backward
+  // fills a zero gradient of the whole batch (quadratic in sequences); a
+  // split's backward is one cat. Sequences lie in order from offset 0.
+  std::vector<int64_t> lengths;
+  for (const auto& tokens : batch.tokens) lengths.push_back(static_cast<int64_t>(tokens.size()));
+  std::vector<at::Tensor> q_parts = q.split_with_sizes(lengths), k_parts = k.split_with_sizes(lengths),
+                          v_parts = v.split_with_sizes(lengths);
   for (size_t s = 0; s < batch.tokens.size(); ++s) {
-    const int64_t n_new = static_cast<int64_t>(batch.tokens[s].size());
+    const int64_t n_new = lengths[s];
     const int64_t past = pasts[s];
-    auto [keys, values] = batch.caches[s]->append(layer, k.narrow(0, offsets[s], n_new).transpose(0, 1),
-                                                  v.narrow(0, offsets[s], n_new).transpose(0, 1));
-    at::Tensor qs = q.narrow(0, offsets[s], n_new).transpose(0, 1).unsqueeze(0);  // [1, H, n, D]
+    auto [keys, values] = batch.caches[s]->append(layer, k_parts[s].transpose(0, 1), v_parts[s].transpose(0, 1));
+    at::Tensor qs = q_parts[s].transpose(0, 1).unsqueeze(0);  // [1, H, n, D]
     const int64_t total = past + n_new;
     const bool windowed = c.sliding_window > 0 && total > c.sliding_window;
     at::Tensor result;
@@ -106,8 +116,9 @@ at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden, const
       result = at::scaled_dot_product_attention(qs, keys.unsqueeze(0), values.unsqueeze(0), allowed, 0.0, false, scale,
                                                 /*enable_gqa=*/true);
     }
-    out.narrow(0, offsets[s], n_new).copy_(result.squeeze(0).transpose(0, 1));
+    outputs.push_back(result.squeeze(0).transpose(0, 1));  // [n, H, D]
   }
+  at::Tensor out = outputs.size() == 1 ? outputs[0].contiguous() : at::cat(outputs, 0);
   return project(out.view({n_tokens, c.num_attention_heads * c.head_dim}), w.o_proj, {}, LinearModule::O);
 }
 
@@ -178,13 +189,20 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
   at::Tensor hidden = at::embedding(weights_.embed_tokens, token_ids.to(at::kLong));
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& w = weights_.layers[layer];
-    hidden = hidden + attention(layer, rms_norm(hidden, w.input_norm, c.rms_norm_eps), offsets, pasts, batch, cos, sin,
+    hidden = hidden + attention(layer, rms_norm(hidden, w.input_norm, c.rms_norm_eps), pasts, batch, cos, sin,
                                 lora, routing);
     hidden = hidden + mlp(layer, rms_norm(hidden, w.post_attention_norm, c.rms_norm_eps), lora, routing);
   }
   for (size_t s = 0; s < n_sequences; ++s) batch.caches[s]->commit(static_cast<int64_t>(batch.tokens[s].size()));
 
-  if (!batch.all_logits) {
+  if (!batch.logit_rows.empty()) {
+    const int64_t n_tokens = static_cast<int64_t>(ids.size());
+    for (size_t i = 0; i < batch.logit_rows.size(); ++i)
+      if (batch.logit_rows[i] < 0 || batch.logit_rows[i] >= n_tokens)
+        fail("logit row {} (entry {}) is outside the batch's {} new tokens", batch.logit_rows[i], i, n_tokens);
+    std::vector<int64_t> rows = batch.logit_rows;
+    hidden = hidden.index_select(0, on_device(rows, at::kLong));
+  } else if (!batch.all_logits) {
     std::vector<int64_t> last;
     for (size_t s = 0; s < n_sequences; ++s)
       last.push_back(offsets[s] + static_cast<int64_t>(batch.tokens[s].size()) - 1);

@@ -25,9 +25,14 @@ struct ForwardBatch {
   std::vector<SequenceCache*> caches;        // one per sequence; its length is the sequence's past
   // Optional: an adapter slot per sequence (-1 = base model) for `lora`.
   std::vector<int32_t> adapter_slots;
-  // Logits of every new token (prefill parity, training) or only each
-  // sequence's last token (generation).
+  // Logits of every new token (prefill parity) or only each sequence's last
+  // token (generation).
   bool all_logits = false;
+  // When not empty: logits of only these rows of the new tokens (numbered
+  // across the batch in order), in this order; all_logits is then ignored.
+  // Training asks for the rows that carry a loss: the vocabulary projection
+  // of every token is a large share of a step's time and memory.
+  std::vector<int64_t> logit_rows;
 };
 
 class Transformer {
@@ -40,13 +45,13 @@ class Transformer {
   at::Device device() const;
 
   // Runs the new tokens of every sequence, appends them to the caches, and
-  // returns float32 logits: [sum of new tokens, vocab] with all_logits, else
-  // [sequences, vocab]. REQUIRES: one cache per sequence, token ids in the
+  // returns float32 logits: [logit_rows, vocab] with logit_rows, [sum of new
+  // tokens, vocab] with all_logits, else [sequences, vocab]. REQUIRES: one cache per sequence, token ids in the
   // vocabulary (checked), `lora` (may be null) prepared for `adapter_slots`.
   at::Tensor forward(const ForwardBatch& batch, const LoraHook* lora = nullptr) const;
 
  private:
-  at::Tensor attention(int64_t layer, const at::Tensor& hidden, const std::vector<int64_t>& offsets,
+  at::Tensor attention(int64_t layer, const at::Tensor& hidden,
                        const std::vector<int64_t>& pasts, const ForwardBatch& batch, const at::Tensor& cos,
                        const at::Tensor& sin, const LoraHook* lora, const LoraRouting& routing) const;
   at::Tensor mlp(int64_t layer, const at::Tensor& hidden, const LoraHook* lora, const LoraRouting& routing) const;

@@ -61,14 +61,12 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
   const int64_t n_slots = s.slots->num_slots();
   if (batch.empty()) fail("training step: the batch is empty");
   ForwardBatch forward;
-  forward.all_logits = true;
   std::vector<std::unique_ptr<SequenceCache>> caches;
   std::vector<int64_t> targets, slot_of_target;
   std::vector<float> weights;
   std::vector<int64_t> rows;  // logit row of each target
   // KL-to-base positions: the teacher runs the same sequences without adapters.
   ForwardBatch teacher;
-  teacher.all_logits = true;
   std::vector<std::unique_ptr<SequenceCache>> teacher_caches;
   std::vector<int64_t> kl_rows, kl_teacher_rows, kl_slots;
   std::vector<float> kl_weights;
@@ -115,10 +113,29 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
     offset += n;
   }
 
-  at::Tensor logits = s.model->forward(forward, s.slots);  // [tokens, vocab] float32
+  // Logits of only the rows that carry a loss or a KL term, each once: the
+  // student's rows are the loss rows followed by the KL rows not among them.
+  std::vector<int64_t> kl_logit_rows;  // row of each KL target among the student's logits
+  {
+    std::vector<int64_t> row_of(static_cast<size_t>(offset), -1);
+    for (size_t i = 0; i < rows.size(); ++i) row_of[static_cast<size_t>(rows[i])] = static_cast<int64_t>(i);
+    forward.logit_rows = rows;
+    for (int64_t row : kl_rows) {
+      int64_t& at_row = row_of[static_cast<size_t>(row)];
+      if (at_row < 0) {
+        at_row = static_cast<int64_t>(forward.logit_rows.size());
+        forward.logit_rows.push_back(row);
+      }
+      kl_logit_rows.push_back(at_row);
+    }
+  }
+  if (forward.logit_rows.empty()) fail("training step: no token of the batch carries a loss or a KL weight");
+  teacher.logit_rows = kl_teacher_rows;
+  at::Tensor logits = s.model->forward(forward, s.slots);  // [logit rows, vocab] float32
   const at::Device device = logits.device();
   auto long_tensor = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
-  at::Tensor log_probs = at::log_softmax(logits.index_select(0, long_tensor(rows)), -1);
+  const int64_t n_loss_rows = static_cast<int64_t>(rows.size());
+  at::Tensor log_probs = at::log_softmax(logits.narrow(0, 0, n_loss_rows), -1);
   at::Tensor token_loss = -log_probs.gather(1, long_tensor(targets).unsqueeze(1)).squeeze(1);
   at::Tensor weight = at::tensor(weights, at::kFloat).to(device);
   at::Tensor slot_index = long_tensor(slot_of_target);
@@ -133,10 +150,10 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
     at::Tensor teacher_log_probs;
     {
       at::NoGradGuard no_grad;
-      at::Tensor teacher_logits = s.model->forward(teacher);  // no LoRA: the frozen base
-      teacher_log_probs = at::log_softmax(teacher_logits.index_select(0, long_tensor(kl_teacher_rows)), -1);
+      // No LoRA: the frozen base; its logits are the KL rows, in order.
+      teacher_log_probs = at::log_softmax(s.model->forward(teacher), -1);
     }
-    at::Tensor student_log_probs = at::log_softmax(logits.index_select(0, long_tensor(kl_rows)), -1);
+    at::Tensor student_log_probs = at::log_softmax(logits.index_select(0, long_tensor(kl_logit_rows)), -1);
     at::Tensor kl = (teacher_log_probs.exp() * (teacher_log_probs - student_log_probs)).sum(-1);
     at::Tensor w = at::tensor(kl_weights, at::kFloat).to(device);
     at::Tensor kl_slot_index = long_tensor(kl_slots);
