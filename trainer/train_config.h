@@ -53,7 +53,7 @@ struct TrainConfig {
   int64_t steps = 32;
   int64_t examples_per_step = 8;     // per user
   int64_t retention_per_step = 2;    // KL sequences per user per step
-  int64_t users_per_batch = 4;       // users trained together in one batch
+  int64_t users_per_batch = 1;       // users trained together in one batch (1 on a CPU: bench/train)
   double learning_rate = 2e-3;
   int64_t warmup_steps = 3;
   double weight_decay = 0.0;

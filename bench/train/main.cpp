@@ -80,6 +80,17 @@ int main(int argc, char** argv) {
   std::vector<const UserData*> users;
   for (const auto& d : data) users.push_back(d.get());
 
+  // Untimed warm-up: the first training step of a process costs seconds more
+  // than the next (thread pools, kernel choice, first touch of the activations'
+  // memory; measured 11 s against 3.5 s for 4 users), and neither timed
+  // workload should pay it for the other.
+  {
+    TrainConfig warm_up = config;
+    warm_up.steps = 1;
+    warm_up.users_per_batch = n_users;
+    train_users(model, warm_up, users, retention);
+  }
+
   // Batched, recording each user's sequences per step for the baseline.
   json recorded = json::object();
   TrainConfig batched = config;

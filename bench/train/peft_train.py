@@ -45,6 +45,28 @@ def main() -> int:
 
     base = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32)
     base.requires_grad_(False)
+
+    def tensors(batch):
+        length = max(len(s["tokens"]) for s in batch)
+        ids = torch.zeros((len(batch), length), dtype=torch.long)
+        mask = torch.zeros((len(batch), length), dtype=torch.long)
+        weights = torch.zeros((len(batch), length - 1))
+        kl_weights = torch.zeros((len(batch), length - 1))
+        for i, s in enumerate(batch):
+            n = len(s["tokens"])
+            ids[i, :n] = torch.tensor(s["tokens"])
+            mask[i, :n] = 1
+            weights[i, : n - 1] = torch.tensor(s["weights"])
+            if s["kl"]:
+                kl_weights[i, : n - 1] = torch.tensor(s["kl"])
+        return ids, mask, weights, kl_weights
+
+    # Untimed warm-up, as the Mnemo side has: one forward and backward of the
+    # first batch (gradients to the input embeddings; nothing is trained).
+    ids, mask, _, _ = tensors(next(iter(users.values()))[0])
+    embedded = base.get_input_embeddings()(ids).detach().requires_grad_(True)
+    base(inputs_embeds=embedded, attention_mask=mask).logits.float().sum().backward()
+
     started = time.perf_counter()
     model = None
     for user, steps in users.items():
@@ -61,18 +83,7 @@ def main() -> int:
                                       weight_decay=0.0)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         for batch in steps:
-            length = max(len(s["tokens"]) for s in batch)
-            ids = torch.zeros((len(batch), length), dtype=torch.long)
-            mask = torch.zeros((len(batch), length), dtype=torch.long)
-            weights = torch.zeros((len(batch), length - 1))
-            kl_weights = torch.zeros((len(batch), length - 1))
-            for i, s in enumerate(batch):
-                n = len(s["tokens"])
-                ids[i, :n] = torch.tensor(s["tokens"])
-                mask[i, :n] = 1
-                weights[i, : n - 1] = torch.tensor(s["weights"])
-                if s["kl"]:
-                    kl_weights[i, : n - 1] = torch.tensor(s["kl"])
+            ids, mask, weights, kl_weights = tensors(batch)
             optimizer.zero_grad()
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             log_probs = torch.log_softmax(logits, -1)

@@ -36,11 +36,7 @@ using testing::read_json;
 using testing::read_jsonl;
 using testing::shell_quote;
 
-std::string mnemo() {
-  std::string binary = testing::mnemo_binary();
-  if (binary.empty()) ADD_FAILURE() << "MNEMO_BINARY is not set: run through ctest";
-  return shell_quote(binary);
-}
+std::string mnemo() { return testing::mnemo_command(); }
 
 const BaseModel& model() {
   static const BaseModel loaded = open_base_model(default_model_path(), {});

@@ -2,6 +2,9 @@
 // Python reference script): its exit code and what it printed on stdout.
 #pragma once
 
+#include "support/reference.h"
+
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -32,6 +35,14 @@ inline std::string shell_quote(const std::string& text) {
   std::string quoted = "'";
   for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return quoted + "'";
+}
+
+// The mnemo binary as the first word of a command line; fails the test (not
+// skips) when ctest did not say where it is.
+inline std::string mnemo_command() {
+  std::string binary = mnemo_binary();
+  if (binary.empty()) ADD_FAILURE() << "MNEMO_BINARY is not set: run through ctest";
+  return shell_quote(binary);
 }
 
 }  // namespace mnemo::testing
