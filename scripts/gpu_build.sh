@@ -9,7 +9,8 @@
 #                                  # on the GPU machine, with .deps/gpu carried:
 #                                  # unpack into build-gpu/deps (never into /),
 #                                  # configure, build what the gpu tests and the
-#                                  # benchmarks below need (--all: everything),
+#                                  # benchmarks below need (--all: everything;
+#                                  # MNEMO_GPU_EXTRA_TARGETS: more targets),
 #                                  # run the `gpu` tests
 #                                  # (default ctest args: -L gpu; a gpu test that
 #                                  # skips itself fails here; --no-tests: none);
@@ -97,7 +98,7 @@ step configure cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDeb
   -DPCRE2_INCLUDE_DIR="$prefix/usr/include" -DPCRE2_LIBRARY="$libdir/libpcre2-8.so.0" \
   -DGTest_DIR="$prefix$libdir/cmake/GTest" -DCMAKE_INCLUDE_PATH="$prefix/usr/include"
 targets=()
-[ -n "$all" ] || targets=(--target test_forward_gpu test_lora_kernels_gpu bench_lora_kernels bench_forward)
+[ -n "$all" ] || targets=(--target test_forward_gpu test_lora_kernels_gpu bench_lora_kernels bench_forward ${MNEMO_GPU_EXTRA_TARGETS:-})
 step build cmake --build "$build_dir" -j"$(nproc)" "${targets[@]}" -- -k 0
 # Here a gpu test that skips itself (no device visible, no CUDA build) fails.
 export MNEMO_REQUIRE_GPU=1

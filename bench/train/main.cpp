@@ -40,12 +40,13 @@ int main(int argc, char** argv) {
   using namespace mnemo;
   CLI::App app{"bench_train: seconds per user of the trainer, batched against one user after another"};
   int64_t n_users = 8, steps = 0, threads = 2;
-  std::string model_path, config_path, batches_path = "train_batches.json";
+  std::string model_path, config_path, batches_path = "train_batches.json", device = "cpu";
   app.add_option("--users", n_users, "generated users")->capture_default_str();
   app.add_option("--steps", steps, "training steps (0 = the config's)")->capture_default_str();
   app.add_option("--threads", threads, "intra-op threads")->capture_default_str();
   app.add_option("--model", model_path, "base model (default: the default model)");
   app.add_option("--config", config_path, "training config (default: built in)");
+  app.add_option("--device", device, "cpu, cuda or cuda:N (training runs in float32)")->capture_default_str();
   app.add_option("--batches", batches_path, "where to write every step's sequences for the peft baseline")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -54,7 +55,9 @@ int main(int argc, char** argv) {
   TrainConfig config = config_path.empty() ? TrainConfig{} : read_train_config(config_path);
   if (steps > 0) config.steps = steps;
   if (model_path.empty()) model_path = config.model.empty() ? default_model_path() : config.model;
-  BaseModel model = open_base_model(model_path, {});
+  LoadOptions load;
+  load.device = device;
+  BaseModel model = open_base_model(model_path, load);
 
   BenchmarkOptions options;
   options.n_users = n_users;
@@ -128,6 +131,7 @@ int main(int argc, char** argv) {
   const double n = static_cast<double>(n_users);
   auto row = [&](const char* workload, double seconds, double baseline) {
     json r = {{"workload", workload},
+                    {"device", device},
                     {"users", n_users},
                     {"steps", config.steps},
                     {"seconds", seconds},
