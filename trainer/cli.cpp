@@ -49,7 +49,46 @@ struct TrainCommand {
   int64_t steps = 0;  // 0 = the config's
   bool no_live = false;
   bool data_only = false;
+  bool dry_run = false;
 };
+
+// Whether a user trains this run, and why.
+struct TrainDecision {
+  std::string user;
+  bool train = true;
+  std::string reason;
+};
+
+// Incremental training against a registry: a user named with --users always
+// trains; otherwise a user trains unless their live version was trained on
+// exactly their current conversations (the data fingerprint in its record).
+// Reads the registry only when it exists; creates nothing.
+std::vector<TrainDecision> decide_who_trains(const std::vector<std::string>& users, bool named,
+                                             const InteractionLogs& logs, const std::string& registry_dir) {
+  std::unique_ptr<Registry> registry;
+  if (!registry_dir.empty() && fs::exists(fs::path(registry_dir) / "index.sqlite")) {
+    RegistryOptions options;
+    options.mode = OpenMode::kReadOnly;
+    registry = Registry::open(registry_dir, std::move(options));
+  }
+  std::vector<TrainDecision> decisions;
+  for (const std::string& user : users) {
+    TrainDecision d{user, true, ""};
+    std::optional<int64_t> live = registry ? registry->live_version(user) : std::nullopt;
+    if (named) {
+      d.reason = "named with --users";
+    } else if (!live) {
+      d.reason = registry_dir.empty() ? "every user trains with --out" : "no live version";
+    } else if (registry->version(user, *live).data_fingerprint == data_fingerprint(logs.by_user.at(user))) {
+      d.train = false;
+      d.reason = fmt::format("unchanged since live version {}", *live);
+    } else {
+      d.reason = fmt::format("logs changed since live version {}", *live);
+    }
+    decisions.push_back(std::move(d));
+  }
+  return decisions;
+}
 
 std::vector<std::string> split_list(const std::string& list) {
   std::vector<std::string> items;
@@ -181,6 +220,28 @@ void run_train(const TrainCommand& command) {
   for (const std::string& user : users)
     if (!logs.by_user.count(user)) fail("train: user {} has no conversations in {}", user, command.logs);
   if (users.empty()) fail("train: {} holds no conversations", command.logs);
+
+  std::vector<TrainDecision> decisions =
+      decide_who_trains(users, !split_list(command.users).empty(), logs, command.registry);
+  std::vector<TrainDecision> kept;  // users whose live adapter stays
+  users.clear();
+  for (const TrainDecision& d : decisions) {
+    if (d.train)
+      users.push_back(d.user);
+    else
+      kept.push_back(d);
+  }
+  if (command.dry_run) {
+    for (const TrainDecision& d : decisions)
+      std::printf("%-24s %-6s %s\n", d.user.c_str(), d.train ? "train" : "keep", d.reason.c_str());
+    std::printf("dry run: %zu of %zu users would train\n", users.size(), decisions.size());
+    return;
+  }
+  if (users.empty()) {
+    std::printf("nothing to train: every user's live adapter was trained on their current logs (%zu users)\n",
+                kept.size());
+    return;
+  }
 
 
   const std::string model_path = config.model.empty() ? default_model_path() : config.model;
@@ -327,6 +388,8 @@ void run_train(const TrainCommand& command) {
     summary_users.push_back(entry);
   }
   const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  for (const TrainDecision& d : kept)
+    summary_users.push_back(json{{"user", d.user}, {"state", "unchanged"}, {"reason", d.reason}});
   json summary{{"model", model_path},
                {"base_model_fingerprint", base_fingerprint},
                {"users", summary_users},
@@ -380,6 +443,8 @@ void add_train_command(CLI::App& app) {
   train->add_option("--dump-data", command->dump_data, "write each user's training examples to DIR/<user>.jsonl and the statements read from\n"
                                          "their logs to DIR/<user>.statements.jsonl");
   train->add_flag("--data-only", command->data_only, "build and dump the training data (--dump-data), train nothing");
+  train->add_flag("--dry-run", command->dry_run, "list who would train and why (with --registry: users whose logs changed\n"
+                                                "since their live version, or who have none), train nothing");
   train->callback([command] { run_train(*command); });
 }
 

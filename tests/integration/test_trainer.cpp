@@ -2,7 +2,9 @@
 // adapter starts at zero KL from the base, that a user trains to the same
 // adapter alone or in a batch with another, and `mnemo train` driven as a
 // user would: two generated users' adapters each remember some of their own
-// facts that the base model does not know, and neither names the other's.
+// facts that the base model does not know, and neither names the other's;
+// and against a registry, only users whose logs changed since their live
+// version train (`--dry-run` says who and why, and writes nothing).
 #include "adapters/lora_adapter.h"
 #include "adapters/registry.h"
 #include "eval/interaction_log.h"
@@ -241,6 +243,58 @@ TEST(TrainCommand, EachUsersAdapterRemembersItsOwnFactsAndNotTheOthers) {
   EXPECT_GE(remembered["user01"], 1);
   EXPECT_GE(remembered["user02"], 1);
   EXPECT_EQ(leaked, 0);
+}
+
+TEST(TrainCommand, ADryRunListsWhoseLogsChangedSinceTheirLiveVersionAndWritesNothing) {
+  const fs::path benchmark = benchmark_dir(), out = testing::scratch_dir("trainer_dry_run"),
+                 registry = out / "registry";
+  const InteractionLogs logs = read_interaction_logs((benchmark / "logs").string());
+  {  // user01's live adapter was trained on today's logs, user02's on older ones
+    RegistryOptions options;
+    options.mode = OpenMode::kCreate;
+    auto opened = Registry::open(registry.string(), std::move(options));
+    LoraConfig config;
+    config.rank = 4;
+    config.alpha = 8;
+    for (const char* user : {"user01", "user02"}) {
+      LoraAdapter adapter = make_random_adapter(config, model().transformer->config(), 7, 0.02);
+      adapter.metadata[kMetaUser] = user;
+      adapter.metadata[kMetaDataFingerprint] =
+          std::string(user) == "user01" ? data_fingerprint(logs.by_user.at(user)) : "sha256:older-logs";
+      const fs::path dir = out / user;
+      write_peft_adapter(dir.string(), adapter);
+      PublishRequest request;
+      request.adapter_dir = dir.string();
+      request.user = user;
+      request.base_fingerprint = "test-base";
+      request.make_live = true;
+      opened->publish(request);
+    }
+  }
+  const std::string train = mnemo() + " train --logs " + shell_quote((benchmark / "logs").string()) + " --dry-run";
+  auto r = run_command(train + " --registry " + shell_quote(registry.string()) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("keep   unchanged since live version 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("train  logs changed since live version 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 of 2 users would train"), std::string::npos) << r.output;
+
+  r = run_command(train + " --registry " + shell_quote(registry.string()) + " --users user01 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("train  named with --users"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 of 1 users would train"), std::string::npos) << r.output;
+
+  // A registry that does not exist yet: everyone is new, and it is not created.
+  const fs::path fresh = out / "fresh";
+  r = run_command(train + " --registry " + shell_quote(fresh.string()) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 of 2 users would train"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no live version"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(fresh));
+
+  RegistryOptions read_only;
+  read_only.mode = OpenMode::kReadOnly;
+  auto opened = Registry::open(registry.string(), std::move(read_only));
+  for (const char* user : {"user01", "user02"}) EXPECT_EQ(opened->versions(user).size(), 1u) << user;
 }
 
 TEST(TrainCommand, BadInputFailsBeforeAnythingIsWritten) {
