@@ -21,7 +21,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -50,7 +53,58 @@ struct TrainCommand {
   bool no_live = false;
   bool data_only = false;
   bool dry_run = false;
+  std::string shard;  // "i/N"; empty: from Slurm's or Kubernetes' environment, else all users
 };
+
+// This process's share of the users: those whose id hashes to `index` mod
+// `count`. A user's shard depends on their id alone, so it stays put as
+// other users come and go.
+struct Shard {
+  int64_t index = 0, count = 1;
+  bool holds(const std::string& user) const {
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a: the same on every platform
+    for (unsigned char c : user) hash = (hash ^ c) * 1099511628211ull;
+    return static_cast<int64_t>(hash % static_cast<uint64_t>(count)) == index;
+  }
+};
+
+int64_t env_integer(const char* name) {
+  const char* value = std::getenv(name);
+  int64_t parsed = 0;
+  auto [end, error] = std::from_chars(value, value + std::strlen(value), parsed);
+  if (error != std::errc() || *end != '\0') fail("train: environment variable {}=\"{}\" is not an integer", name, value);
+  return parsed;
+}
+
+// --shard i/N; else a Slurm array task (SLURM_ARRAY_TASK_ID from
+// SLURM_ARRAY_TASK_MIN, of SLURM_ARRAY_TASK_COUNT); else a Kubernetes Indexed
+// Job (JOB_COMPLETION_INDEX of the config's job.shards); else every user.
+Shard resolve_shard(const std::string& flag, const TrainConfig& config) {
+  Shard shard;
+  std::string where;
+  if (!flag.empty()) {
+    const size_t slash = flag.find('/');
+    auto number = [&](std::string_view text, int64_t& out) {
+      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+      return error == std::errc() && end == text.data() + text.size() && !text.empty();
+    };
+    if (slash == std::string::npos || !number(std::string_view(flag).substr(0, slash), shard.index) ||
+        !number(std::string_view(flag).substr(slash + 1), shard.count))
+      fail("train: --shard must be i/N (0 <= i < N), got \"{}\"", flag);
+    where = "--shard";
+  } else if (std::getenv("SLURM_ARRAY_TASK_ID") && std::getenv("SLURM_ARRAY_TASK_COUNT")) {
+    const int64_t first = std::getenv("SLURM_ARRAY_TASK_MIN") ? env_integer("SLURM_ARRAY_TASK_MIN") : 0;
+    shard = {env_integer("SLURM_ARRAY_TASK_ID") - first, env_integer("SLURM_ARRAY_TASK_COUNT")};
+    where = "SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT";
+  } else if (std::getenv("JOB_COMPLETION_INDEX")) {
+    shard = {env_integer("JOB_COMPLETION_INDEX"), config.shards};
+    where = "JOB_COMPLETION_INDEX of job.shards";
+  }
+  if (shard.count < 1) fail("train: {} gives {} shards; there must be at least 1", where, shard.count);
+  if (shard.index < 0 || shard.index >= shard.count)
+    fail("train: shard {} of {} (from {}) is not one of 0..{}", shard.index, shard.count, where, shard.count - 1);
+  return shard;
+}
 
 // Whether a user trains this run, and why.
 struct TrainDecision {
@@ -220,6 +274,17 @@ void run_train(const TrainCommand& command) {
   for (const std::string& user : users)
     if (!logs.by_user.count(user)) fail("train: user {} has no conversations in {}", user, command.logs);
   if (users.empty()) fail("train: {} holds no conversations", command.logs);
+  const Shard shard = resolve_shard(command.shard, config);
+  if (shard.count > 1) {
+    const size_t all = users.size();
+    std::erase_if(users, [&](const std::string& user) { return !shard.holds(user); });
+    spdlog::info("train: shard {}/{} holds {} of the {} users", shard.index, shard.count, users.size(), all);
+    if (users.empty()) {
+      std::printf("shard %lld/%lld holds none of the %zu users: nothing to do\n", static_cast<long long>(shard.index),
+                  static_cast<long long>(shard.count), all);
+      return;
+    }
+  }
 
   std::vector<TrainDecision> decisions =
       decide_who_trains(users, !split_list(command.users).empty(), logs, command.registry);
@@ -443,6 +508,9 @@ void add_train_command(CLI::App& app) {
   train->add_option("--dump-data", command->dump_data, "write each user's training examples to DIR/<user>.jsonl and the statements read from\n"
                                          "their logs to DIR/<user>.statements.jsonl");
   train->add_flag("--data-only", command->data_only, "build and dump the training data (--dump-data), train nothing");
+  train->add_option("--shard", command->shard, "i/N: train only the users whose id hashes to i mod N (default: Slurm's\n"
+                                              "SLURM_ARRAY_TASK_ID/COUNT, else Kubernetes' JOB_COMPLETION_INDEX of\n"
+                                              "job.shards, else every user)");
   train->add_flag("--dry-run", command->dry_run, "list who would train and why (with --registry: users whose logs changed\n"
                                                 "since their live version, or who have none), train nothing");
   train->callback([command] { run_train(*command); });

@@ -78,6 +78,7 @@ void validate_train_config(const TrainConfig& c, const std::string& source) {
   check(d.retention_answer_tokens >= 1 && d.retention_answer_tokens <= 512, "data.retention_answer_tokens",
         "must be 1..512");
   check(c.dtype == "float32" || c.dtype == "bfloat16", "dtype", "must be float32 or bfloat16");
+  check(c.shards >= 1 && c.shards <= 1000000, "job.shards", "must be 1..1000000");
 }
 
 TrainConfig read_train_config(const std::string& path) {
@@ -127,13 +128,15 @@ TrainConfig read_train_config(const std::string& path) {
         {"retention_answer_tokens", field(d.retention_answer_tokens)},
         {"kl_weight", field(d.kl_weight)},
         {"replay_loss", field(d.replay_loss)}};
+    std::map<std::string, Reader> job = {{"shards", field(c.shards)}};
     std::map<std::string, Reader> top = {
         {"model", field(c.model)},
         {"dtype", field(c.dtype)},
         {"device", field(c.device)},
         {"adapter", [&](const YAML::Node& n) { read_section(n, adapter, path, "adapter"); }},
         {"schedule", [&](const YAML::Node& n) { read_section(n, schedule, path, "schedule"); }},
-        {"data", [&](const YAML::Node& n) { read_section(n, data, path, "data"); }}};
+        {"data", [&](const YAML::Node& n) { read_section(n, data, path, "data"); }},
+        {"job", [&](const YAML::Node& n) { read_section(n, job, path, "job"); }}};
     read_section(root, top, path, "");
   }
   validate_train_config(c, path);

@@ -64,6 +64,10 @@ struct TrainConfig {
   std::string model;  // "" = the default model
   std::string dtype = "float32";
   std::string device = "cpu";
+  // The job: how many shards split the users, for a Kubernetes Indexed Job
+  // (JOB_COMPLETION_INDEX gives a shard's index; Slurm arrays and --shard
+  // carry their own count).
+  int64_t shards = 1;
 };
 
 // Reads `path` (YAML). Unknown keys and values of the wrong type or out of

@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 namespace mnemo {
 namespace {
@@ -295,6 +296,50 @@ TEST(TrainCommand, ADryRunListsWhoseLogsChangedSinceTheirLiveVersionAndWritesNot
   read_only.mode = OpenMode::kReadOnly;
   auto opened = Registry::open(registry.string(), std::move(read_only));
   for (const char* user : {"user01", "user02"}) EXPECT_EQ(opened->versions(user).size(), 1u) << user;
+}
+
+// The users that a dry run lists (one per line, before "dry run:").
+std::set<std::string> listed_users(const std::string& output) {
+  std::set<std::string> users;
+  std::stringstream lines(output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.starts_with("user")) users.insert(line.substr(0, line.find(' ')));
+  return users;
+}
+
+TEST(TrainCommand, ShardsSplitTheUsersOnceEachFromTheFlagSlurmOrKubernetes) {
+  const fs::path out = testing::scratch_dir("trainer_shards");
+  const std::string train = mnemo() + " train --logs " + shell_quote((benchmark_dir() / "logs").string()) +
+                            " --registry " + shell_quote((out / "registry").string()) + " --dry-run";
+  std::set<std::string> seen;
+  size_t listed = 0;
+  for (int shard = 0; shard < 3; ++shard) {
+    auto r = run_command(train + " --shard " + std::to_string(shard) + "/3 2>&1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::set<std::string> users = listed_users(r.output);
+    listed += users.size();
+    seen.insert(users.begin(), users.end());
+    // Slurm numbers its array tasks from SLURM_ARRAY_TASK_MIN; Kubernetes from 0.
+    auto slurm = run_command("SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_ID=" + std::to_string(shard + 1) +
+                             " SLURM_ARRAY_TASK_COUNT=3 " + train + " 2>&1");
+    ASSERT_EQ(slurm.exit_code, 0) << slurm.output;
+    EXPECT_EQ(listed_users(slurm.output), users) << slurm.output;
+    const fs::path config = out / "job.yaml";
+    std::ofstream(config) << "job:\n  shards: 3\n";
+    auto kubernetes = run_command("JOB_COMPLETION_INDEX=" + std::to_string(shard) + " " + train + " --config " +
+                                  shell_quote(config.string()) + " 2>&1");
+    ASSERT_EQ(kubernetes.exit_code, 0) << kubernetes.output;
+    EXPECT_EQ(listed_users(kubernetes.output), users) << kubernetes.output;
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"user01", "user02"}));
+  EXPECT_EQ(listed, 2u);  // each user in exactly one shard
+
+  auto r = run_command(train + " --shard 3/3 2>&1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("shard 3 of 3 (from --shard) is not one of 0..2"), std::string::npos) << r.output;
+  r = run_command("JOB_COMPLETION_INDEX=1 " + train + " 2>&1");  // the config's job.shards is 1
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("JOB_COMPLETION_INDEX of job.shards"), std::string::npos) << r.output;
 }
 
 TEST(TrainCommand, BadInputFailsBeforeAnythingIsWritten) {
