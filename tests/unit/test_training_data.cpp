@@ -285,6 +285,14 @@ TEST(TrainConfig, ReadsYamlAndNamesBadKeys) {
               HasSubstr("adapter.rank must be 1..64"));
   EXPECT_THAT(testing::error_of([&] { read_train_config(write("adapter:\n  target_modules: [qproj]\n")); }),
               HasSubstr("names \"qproj\""));
+  EXPECT_EQ(read_train_config(write("job:\n  shards: 4\n")).shards, 4);
+  EXPECT_THAT(testing::error_of([&] { read_train_config(write("job:\n  shards: 0\n")); }),
+              HasSubstr("job.shards must be 1..1000000"));
+  // The shipped config reads, with the built-in defaults.
+  const TrainConfig shipped = read_train_config(testing::env_or_empty("MNEMO_SOURCE_DIR") + "/configs/train.yaml");
+  EXPECT_EQ(shipped.shards, TrainConfig{}.shards);
+  EXPECT_EQ(shipped.users_per_batch, TrainConfig{}.users_per_batch);
+  EXPECT_EQ(shipped.steps, TrainConfig{}.steps);
 }
 
 }  // namespace
