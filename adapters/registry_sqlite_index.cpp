@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace mnemo {
@@ -133,7 +134,7 @@ class SqliteIndex : public RegistryIndex {
            schema, kRegistrySchemaVersion);
     }
     if (mode != OpenMode::kReadOnly) {
-      exec("PRAGMA journal_mode=WAL");
+      enable_wal();
       exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF");
     }
     if (schema == 0) {
@@ -460,6 +461,24 @@ class SqliteIndex : public RegistryIndex {
       std::string text = message ? message : sqlite3_errmsg(db_);
       sqlite3_free(message);
       fail("registry index at {}: {}: {}", root_, sql.substr(0, 60), text);
+    }
+  }
+  // Switching to WAL needs the file to itself for a moment, and SQLite
+  // answers BUSY at once, without the busy handler, while another process is
+  // opening or creating the same registry (seen: two training shards' first
+  // publish into a new registry failed one time in four). So: retry, for as
+  // long as the busy timeout would have waited.
+  void enable_wal() {
+    const char* sql = "PRAGMA journal_mode=WAL";
+    for (int attempt = 0;; ++attempt) {
+      char* message = nullptr;
+      const int result = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
+      if (result == SQLITE_OK) return;
+      std::string text = message ? message : sqlite3_errmsg(db_);
+      sqlite3_free(message);
+      if ((result != SQLITE_BUSY && result != SQLITE_LOCKED) || attempt >= 600)
+        fail("registry index at {}: {}: {}", root_, sql, text);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
   void exec_noexcept(const char* sql) { sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }

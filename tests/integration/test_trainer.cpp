@@ -20,12 +20,14 @@
 #include "trainer/user_trainer.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -340,6 +342,53 @@ TEST(TrainCommand, ShardsSplitTheUsersOnceEachFromTheFlagSlurmOrKubernetes) {
   r = run_command("JOB_COMPLETION_INDEX=1 " + train + " 2>&1");  // the config's job.shards is 1
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("JOB_COMPLETION_INDEX of job.shards"), std::string::npos) << r.output;
+}
+
+// Three shards as three processes over one registry, as a Slurm array or an
+// Indexed Job runs them: every user is trained and published exactly once,
+// and a second night with the same logs trains nobody.
+TEST(TrainCommand, ThreeShardsTrainEveryUserOnceIntoOneRegistryAndTheNextRunKeepsThem) {
+  const fs::path out = testing::scratch_dir("trainer_three_shards"), registry = out / "registry",
+                 config = out / "tiny.yaml";
+  std::ofstream(config) << "schedule:\n  steps: 2\n  examples_per_step: 2\n  retention_per_step: 1\n"
+                           "  max_sequence_tokens: 128\ndata:\n  augmentation: false\n  retention_prompts: 2\n"
+                           "  retention_answer_tokens: 8\n  abstention_probes: 2\n";
+  const std::string train = mnemo() + " train --logs " + shell_quote((benchmark_dir() / "logs").string()) +
+                            " --registry " + shell_quote(registry.string()) + " --config " +
+                            shell_quote(config.string());
+  auto night = [&](const std::string& name) {
+    std::string script;
+    for (int shard = 0; shard < 3; ++shard)
+      script += fmt::format("{} --shard {}/3 >{} 2>&1 & p{}=$!; ", train, shard,
+                            shell_quote((out / fmt::format("{}_{}.log", name, shard)).string()), shard);
+    script += "wait $p0; e0=$?; wait $p1; e1=$?; wait $p2; e2=$?; echo exits $e0 $e1 $e2";
+    return run_command("sh -c " + shell_quote(script) + " 2>&1");
+  };
+  auto log_of = [&](const std::string& name, int shard) {
+    std::ifstream in(out / fmt::format("{}_{}.log", name, shard));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto r = night("first");
+  EXPECT_NE(r.output.find("exits 0 0 0"), std::string::npos)
+      << r.output << log_of("first", 0) << log_of("first", 1) << log_of("first", 2);
+  {
+    RegistryOptions read_only;
+    read_only.mode = OpenMode::kReadOnly;
+    auto opened = Registry::open(registry.string(), std::move(read_only));
+    for (const char* user : {"user01", "user02"}) {
+      EXPECT_EQ(opened->versions(user).size(), 1u) << user;
+      EXPECT_EQ(opened->live_version(user), std::optional<int64_t>(1)) << user;
+    }
+  }
+  r = night("second");
+  EXPECT_NE(r.output.find("exits 0 0 0"), std::string::npos) << r.output;
+  int64_t kept = 0;
+  for (int shard = 0; shard < 3; ++shard) kept += log_of("second", shard).find("nothing to train") != std::string::npos;
+  EXPECT_EQ(kept, 2);  // the two shards that hold a user; the third holds none
+  RegistryOptions read_only;
+  read_only.mode = OpenMode::kReadOnly;
+  auto opened = Registry::open(registry.string(), std::move(read_only));
+  for (const char* user : {"user01", "user02"}) EXPECT_EQ(opened->versions(user).size(), 1u) << user;
 }
 
 TEST(TrainCommand, BadInputFailsBeforeAnythingIsWritten) {
