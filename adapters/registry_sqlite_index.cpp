@@ -455,13 +455,17 @@ class SqliteIndex : public RegistryIndex {
     return Statement(db_, it->second);
   }
 
-  void exec(const std::string& sql) {
+  // sqlite3_exec's result code; on failure `error` holds its message.
+  int try_exec(const std::string& sql, std::string& error) {
     char* message = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-      std::string text = message ? message : sqlite3_errmsg(db_);
-      sqlite3_free(message);
-      fail("registry index at {}: {}: {}", root_, sql.substr(0, 60), text);
-    }
+    const int result = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message);
+    if (result != SQLITE_OK) error = message ? message : sqlite3_errmsg(db_);
+    sqlite3_free(message);
+    return result;
+  }
+  void exec(const std::string& sql) {
+    std::string error;
+    if (try_exec(sql, error) != SQLITE_OK) fail("registry index at {}: {}: {}", root_, sql.substr(0, 60), error);
   }
   // Switching to WAL needs the file to itself for a moment, and SQLite
   // answers BUSY at once, without the busy handler, while another process is
@@ -469,15 +473,13 @@ class SqliteIndex : public RegistryIndex {
   // publish into a new registry failed one time in four). So: retry, for as
   // long as the busy timeout would have waited.
   void enable_wal() {
-    const char* sql = "PRAGMA journal_mode=WAL";
+    const std::string sql = "PRAGMA journal_mode=WAL";
     for (int attempt = 0;; ++attempt) {
-      char* message = nullptr;
-      const int result = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
+      std::string error;
+      const int result = try_exec(sql, error);
       if (result == SQLITE_OK) return;
-      std::string text = message ? message : sqlite3_errmsg(db_);
-      sqlite3_free(message);
       if ((result != SQLITE_BUSY && result != SQLITE_LOCKED) || attempt >= 600)
-        fail("registry index at {}: {}: {}", root_, sql, text);
+        fail("registry index at {}: {}: {}", root_, sql, error);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }

@@ -81,15 +81,13 @@ at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden,
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
 
-  // Each sequence's output joined by one cat, not copied into views of one
-  // tensor: under autograd every in-place copy into a view costs a copy of the
-  // whole gradient in the backward, quadratic in the number of sequences.
+  // The batch split into its sequences (they lie in order from offset 0) and
+  // their outputs joined by one cat. Under autograd, a narrow per sequence or
+  // a copy into a view of one output tensor costs, in the backward, a
+  // zero-filled gradient of the whole batch each: quadratic in sequences.
+  const double scale = 1.0 / std::sqrt(double(c.head_dim));
   std::vector<at::Tensor> outputs;
   outputs.reserve(batch.tokens.size());
-  const double scale = 1.0 / std::sqrt(double(c.head_dim));
-  // Split, not a narrow per sequence: under autograd each narrow's backward
-  // fills a zero gradient of the whole batch (quadratic in sequences); a
-  // split's backward is one cat. Sequences lie in order from offset 0.
   std::vector<int64_t> lengths;
   for (const auto& tokens : batch.tokens) lengths.push_back(static_cast<int64_t>(tokens.size()));
   std::vector<at::Tensor> q_parts = q.split_with_sizes(lengths), k_parts = k.split_with_sizes(lengths),

@@ -24,13 +24,13 @@
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 namespace mnemo {
 namespace {
@@ -62,17 +62,20 @@ struct TrainCommand {
 struct Shard {
   int64_t index = 0, count = 1;
   bool holds(const std::string& user) const {
-    uint64_t hash = 1469598103934665603ull;  // FNV-1a: the same on every platform
-    for (unsigned char c : user) hash = (hash ^ c) * 1099511628211ull;
-    return static_cast<int64_t>(hash % static_cast<uint64_t>(count)) == index;
+    return static_cast<int64_t>(stable_user_hash(user) % static_cast<uint64_t>(count)) == index;
   }
 };
+
+// The whole of `text` as an integer.
+bool parse_integer(std::string_view text, int64_t& out) {
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size() && !text.empty();
+}
 
 int64_t env_integer(const char* name) {
   const char* value = std::getenv(name);
   int64_t parsed = 0;
-  auto [end, error] = std::from_chars(value, value + std::strlen(value), parsed);
-  if (error != std::errc() || *end != '\0') fail("train: environment variable {}=\"{}\" is not an integer", name, value);
+  if (!parse_integer(value, parsed)) fail("train: environment variable {}=\"{}\" is not an integer", name, value);
   return parsed;
 }
 
@@ -84,12 +87,8 @@ Shard resolve_shard(const std::string& flag, const TrainConfig& config) {
   std::string where;
   if (!flag.empty()) {
     const size_t slash = flag.find('/');
-    auto number = [&](std::string_view text, int64_t& out) {
-      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-      return error == std::errc() && end == text.data() + text.size() && !text.empty();
-    };
-    if (slash == std::string::npos || !number(std::string_view(flag).substr(0, slash), shard.index) ||
-        !number(std::string_view(flag).substr(slash + 1), shard.count))
+    if (slash == std::string::npos || !parse_integer(std::string_view(flag).substr(0, slash), shard.index) ||
+        !parse_integer(std::string_view(flag).substr(slash + 1), shard.count))
       fail("train: --shard must be i/N (0 <= i < N), got \"{}\"", flag);
     where = "--shard";
   } else if (std::getenv("SLURM_ARRAY_TASK_ID") && std::getenv("SLURM_ARRAY_TASK_COUNT")) {
@@ -269,6 +268,7 @@ void run_train(const TrainCommand& command) {
   std::vector<std::string> users;
   for (const std::string& user : split_list(command.users))
     if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
+  const bool named = !users.empty();  // --users always trains the users it names
   if (users.empty())
     for (const auto& [user, records] : logs.by_user) users.push_back(user);
   for (const std::string& user : users)
@@ -286,8 +286,7 @@ void run_train(const TrainCommand& command) {
     }
   }
 
-  std::vector<TrainDecision> decisions =
-      decide_who_trains(users, !split_list(command.users).empty(), logs, command.registry);
+  std::vector<TrainDecision> decisions = decide_who_trains(users, named, logs, command.registry);
   std::vector<TrainDecision> kept;  // users whose live adapter stays
   users.clear();
   for (const TrainDecision& d : decisions) {

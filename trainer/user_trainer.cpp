@@ -18,10 +18,7 @@ namespace mnemo {
 namespace {
 
 uint64_t user_seed(uint64_t seed, const std::string& user) {
-  // FNV-1a: stable across platforms and standard libraries, unlike std::hash.
-  uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : user) hash = (hash ^ c) * 1099511628211ull;
-  return hash ^ (seed * 0x9E3779B97F4A7C15ull);
+  return stable_user_hash(user) ^ (seed * 0x9E3779B97F4A7C15ull);
 }
 
 // `k` distinct indices drawn with probability proportional to `weights`
@@ -54,6 +51,12 @@ double mean_of(const std::vector<double>& values, size_t first, size_t last) {
 }
 
 }  // namespace
+
+uint64_t stable_user_hash(const std::string& user) {
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : user) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
 
 LoraConfig lora_config_of(const TrainConfig& config, const std::string& base_model_name) {
   LoraConfig lora;

@@ -51,6 +51,11 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
                                          const TrainProgress& progress = {}, const BatchRecorder& recorder = {});
 
 // The LoRA config the trainer's adapters get from `config`.
+// A hash of a user id that is the same on every platform and standard
+// library (FNV-1a, unlike std::hash): seeds each user's adapter and picks a
+// user's training shard.
+uint64_t stable_user_hash(const std::string& user);
+
 LoraConfig lora_config_of(const TrainConfig& config, const std::string& base_model_name);
 
 }  // namespace mnemo
