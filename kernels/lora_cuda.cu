@@ -9,11 +9,14 @@
 // nothing else: no work past a slot's rank, no pass over y besides the fused
 // read-add-write, and no host synchronization or allocation (graph capture).
 //
-// Both kernels work on tiles of consecutive tokens. Inside a tile, a run of
-// tokens that share a slot (a prefill segment, or a batch of one user) reads
-// the adapter once for the whole run, so SGMV is the same kernel with the slot
-// of a token found by binary search over seg_starts; BGMV with distinct slots
-// degenerates to runs of one token, which is what decode needs.
+// Two pairs of kernels, chosen by the slot map:
+//   * segments (SGMV, prefill): the tiled kernels work on tiles of consecutive
+//     tokens; a run of tokens that share a slot (a segment) reads the adapter
+//     once for the whole run, the slot of a token found by binary search over
+//     seg_starts.
+//   * per-token slots (BGMV, decode): the decode kernels give every token its
+//     own blocks, split along `in` (shrink) and `out` (expand), so a batch of
+//     tokens with distinct adapters keeps every SM streaming (see "Decode").
 #include "kernels/lora_cuda.h"
 
 #include <cuda_bf16.h>
@@ -123,7 +126,8 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// ---- Shrink: v[t, j] = Σ_k x[t, k] · A[slot, j, k] for j < rank, else 0.
+// ---- Shrink, tiled (segments): v[t, j] = Σ_k x[t, k] · A[slot, j, k] for
+// j < rank, else 0.
 //
 // Grid: x = tiles of kShrinkTokens tokens, y = groups of kShrinkRows rank rows.
 // A rank row j of one adapter is `in` contiguous elements; kShrinkSplit warps
@@ -131,9 +135,9 @@ __device__ __forceinline__ float warp_sum(float v) {
 // every warp instruction is 32 lanes × 16 B = 512 contiguous bytes of A. Each
 // row of A is read once per run, shared by the run's tokens; the x rows (a few
 // KiB) are re-read per rank row but from L1, since the block's warps stream
-// the same x rows at the same time. Splitting rank rows over blockIdx.y (not
-// one block per token) spreads a single decode token's 16 rows over several
-// SMs; blocks whose rows are all past the run's rank only write zeros.
+// the same x rows at the same time. Splitting rank rows over blockIdx.y
+// spreads a run's rows over several SMs; blocks whose rows are all past the
+// run's rank only write zeros.
 constexpr int kShrinkTokens = 8;
 constexpr int kShrinkRows = 4;   // rank rows per block
 constexpr int kShrinkSplit = 2;  // warps per rank row (split-K)
@@ -226,7 +230,7 @@ __global__ void __launch_bounds__(kShrinkThreads) lora_shrink_kernel(ShrinkArgs 
   }
 }
 
-// ---- Expand: y[t, o] += scale · Σ_{k<rank} v[t, k] · B[slot, o, k].
+// ---- Expand, tiled (segments): y[t, o] += scale · Σ_{k<rank} v[t, k] · B[slot, o, k].
 //
 // Grid: x = tiles of kExpandTokens tokens, y = spans of kExpandThreads·8
 // output columns. A thread owns 8 consecutive columns of y: one 16-byte load
@@ -351,6 +355,235 @@ __global__ void __launch_bounds__(kExpandThreads) lora_expand_kernel(ExpandArgs 
   }
 }
 
+// ---- Decode (BGMV): one block per (token, slice of the adapter), no runs.
+//
+// The tiled kernels above were measured on an H200 at decode shape (64
+// tokens, each its own rank-16 adapter, hidden 4096): 58 µs for 18 MB, 13x
+// the copy time. Runs of one token leave them latency-bound: shrink had 32
+// blocks (8 tokens × 4 row groups) each walking its 8 tokens one after the
+// other with two barriers per token, and expand 128 blocks of 64 threads with
+// a handful of loads in flight each. Here every token gets its own blocks and
+// every thread issues all its adapter loads before it uses any, so the whole
+// adapter slice of the batch is requested in about one memory round trip:
+//   shrink: grid (T, r_max/4), 256 threads; a block owns 4 rank rows of one
+//           token, its threads split `in` (8 elements each, 16-byte loads),
+//           warp sums then one barrier. At 64 tokens, rank 16, in 4096: 256
+//           blocks × 32 KiB of A, 10 loads of 16 B in flight per thread.
+//   expand: grid (T, out/512), 256 threads; a block owns 512 rows of B[slot]
+//           for one token. Each row's rank columns are 1–8 chunks of 16 B;
+//           adjacent lanes take a row's chunks (a power-of-two group), so a
+//           warp instruction reads whole consecutive rows — 512 contiguous
+//           bytes when rank = r_max — and the group sums by shuffles. Row sums
+//           go to shared memory; y is then read-added-written 16 B per thread.
+//           At 64 tokens, rank 16, out 4096: 512 blocks × 16 KiB of B, 4 loads
+//           of 16 B in flight per thread.
+// At that shape both fit in one wave (registers allow 3 shrink or 4 expand
+// blocks per SM: 396 and 528 on 132 SMs), so the time is the DRAM time of the
+// bytes plus a few round trips (slot → rank → adapter, then the reduction):
+// about 2.2 µs of DRAM time per kernel at ~4 TB/s, so some 3 µs each expected
+// (an estimate, not yet measured when this was written).
+// A token whose slot repeats re-reads the adapter, from L2: the tiled kernels
+// shared it only within runs of consecutive tokens, rare in a decode batch.
+constexpr int64_t kMaxGridX = 0x7fffffff, kMaxGridY = 65535;
+constexpr int kDecodeThreads = 256;
+constexpr int kDecodeShrinkRows = 4;    // rank rows per shrink block
+constexpr int kDecodeExpandRows = 512;  // rows of B (columns of y) per expand block
+constexpr int kDecodeExpandBatch = 4;   // B loads issued per thread before use
+static_assert(kDecodeExpandRows % kDecodeThreads == 0 && kDecodeExpandRows <= 8 * kDecodeThreads,
+              "expand: a pass covers whole rows, and one 16-byte chunk of y per thread covers the block");
+static_assert(kMaxRank <= kDecodeThreads, "one thread per v element");
+
+template <typename T, bool kVector>
+__global__ void __launch_bounds__(kDecodeThreads) lora_shrink_decode_kernel(ShrinkArgs args) {
+  constexpr int kRows = kDecodeShrinkRows;
+  constexpr int kWarps = kDecodeThreads / 32;
+  __shared__ float s_partial[kWarps][kRows];
+
+  const int64_t t = blockIdx.x;
+  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kRows;
+  // Every thread reads the same table entries (broadcast loads): no barrier.
+  const int slot = valid_slot(args.map, args.map.token_slots[t]);
+  const int rank = rank_of(args.ranks, slot, args.r_max);
+  const int n_rows = static_cast<int>(max(int64_t{0}, min(static_cast<int64_t>(kRows), rank - row0)));
+  T* v_row = static_cast<T*>(args.v) + t * args.v_stride;
+  if (n_rows == 0) {  // padding columns, slot −1, rank 0: zeros; block-uniform exit
+    if (threadIdx.x < kRows && row0 + threadIdx.x < args.r_max) v_row[row0 + threadIdx.x] = Elem<T>::from_float(0.f);
+    return;
+  }
+
+  const int64_t in = args.in_features;
+  const T* x_row = static_cast<const T*>(args.x) + t * args.x_stride;
+  const T* a_rows = static_cast<const T*>(args.A) + (static_cast<int64_t>(slot) * args.r_max + row0) * in;
+  float acc[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) acc[r] = 0.f;
+
+  if constexpr (kVector) {
+    // Two 2048-element stripes per step: at in = 4096 one step, all loads
+    // (2 of x, 2·n_rows of A) in flight together. Rows ≥ n_rows (past the
+    // rank) are never loaded.
+    constexpr int kUnroll = 2;
+    constexpr int64_t kStripe = kDecodeThreads * 8;
+    for (int64_t k0 = static_cast<int64_t>(threadIdx.x) * 8; k0 < in; k0 += kUnroll * kStripe) {
+      uint4 x_raw[kUnroll], a_raw[kUnroll][kRows];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t k = k0 + u * kStripe;
+        x_raw[u] = make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) a_raw[u][r] = make_uint4(0, 0, 0, 0);
+        if (k < in) {
+          x_raw[u] = load8(x_row + k);
+#pragma unroll
+          for (int r = 0; r < kRows; ++r)
+            if (r < n_rows) a_raw[u][r] = load_weights8(a_rows + r * in + k);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        if (k0 + u * kStripe >= in) continue;
+        float x8[8];
+        Elem<T>::unpack8(x_raw[u], x8);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          if (r < n_rows) {
+            float a8[8];
+            Elem<T>::unpack8(a_raw[u][r], a8);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[r] = fmaf(a8[e], x8[e], acc[r]);
+          }
+        }
+      }
+    }
+  } else {
+    // General path: any `in`, any alignment, scalar loads.
+    for (int64_t k = threadIdx.x; k < in; k += kDecodeThreads) {
+      const float xk = Elem<T>::to_float(x_row[k]);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r)
+        if (r < n_rows) acc[r] = fmaf(Elem<T>::to_float(a_rows[r * in + k]), xk, acc[r]);
+    }
+  }
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) acc[r] = warp_sum(acc[r]);
+  if (lane == 0) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) s_partial[warp][r] = acc[r];
+  }
+  __syncthreads();
+  if (threadIdx.x < kRows && row0 + threadIdx.x < args.r_max) {
+    const int r = threadIdx.x;
+    float sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) sum += s_partial[w][r];
+    v_row[row0 + r] = Elem<T>::from_float(r < n_rows ? sum : 0.f);
+  }
+}
+
+// kVector: 16-byte loads of B (r_max % 8 == 0, B 16-byte aligned). y_vector
+// (runtime, block-uniform): 16-byte read-add-write of y (out % 8 == 0,
+// y_stride % 8 == 0, y 16-byte aligned).
+template <typename T, bool kVector>
+__global__ void __launch_bounds__(kDecodeThreads) lora_expand_decode_kernel(ExpandArgs args, bool y_vector) {
+  constexpr int kRows = kDecodeExpandRows;
+  __shared__ float s_v[kMaxRank];
+  __shared__ float s_sum[kRows];
+
+  const int64_t t = blockIdx.x;
+  const int64_t o0 = static_cast<int64_t>(blockIdx.y) * kRows;
+  const int n_out = static_cast<int>(min(static_cast<int64_t>(kRows), args.out_features - o0));  // > 0 by the grid
+  T* y_row = static_cast<T*>(args.y) + t * args.y_stride + o0;
+  const T* v_row = static_cast<const T*>(args.v) + t * args.v_stride;
+
+  const int slot = valid_slot(args.map, args.map.token_slots[t]);
+  // y and v do not depend on the slot: their loads go out with the table's.
+  // (v's columns up to r_max are inside the tensor; those past the rank are
+  // dropped below, so garbage or NaN there never reaches y.)
+  const int y_col = threadIdx.x * 8;
+  uint4 y_raw = make_uint4(0, 0, 0, 0);
+  if (y_vector && y_col < n_out) y_raw = load8(y_row + y_col);
+  const float v_k = threadIdx.x < args.r_max ? Elem<T>::to_float(v_row[threadIdx.x]) : 0.f;
+  const int rank = rank_of(args.ranks, slot, args.r_max);
+  if (rank == 0) return;  // slot −1 or a rank-0 adapter: y untouched; block-uniform
+  const float scale = args.scales[slot];
+  if (threadIdx.x < kMaxRank) s_v[threadIdx.x] = threadIdx.x < rank ? v_k : 0.f;
+  __syncthreads();
+
+  const T* b_rows = static_cast<const T*>(args.B) + (static_cast<int64_t>(slot) * args.out_features + o0) * args.r_max;
+  const int64_t r_max = args.r_max;
+  if constexpr (kVector) {
+    // A row's rank columns are `chunks` 16-byte chunks, taken by a group of
+    // `lanes` adjacent lanes (the next power of two; lanes past the rank idle).
+    const int chunks = (rank + 7) / 8;  // 1..8
+    const int lanes_log2 = chunks <= 1 ? 0 : chunks <= 2 ? 1 : chunks <= 4 ? 2 : 3;
+    const int lanes = 1 << lanes_log2;
+    const int k0 = (threadIdx.x & (lanes - 1)) * 8;
+    const bool whole = k0 + 8 <= rank;  // else scalar loads of columns [k0, rank), if any
+    float v8[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v8[e] = s_v[k0 + e];  // zero past the rank
+    const int rows_per_pass = kDecodeThreads >> lanes_log2;
+    const int passes = kRows / rows_per_pass;  // 2, 4, 8, 16: uniform, so shuffles see every lane
+    const int row_in_pass = threadIdx.x >> lanes_log2;
+    for (int p0 = 0; p0 < passes; p0 += kDecodeExpandBatch) {
+      uint4 raw[kDecodeExpandBatch];
+#pragma unroll
+      for (int u = 0; u < kDecodeExpandBatch; ++u) {
+        const int row = (p0 + u) * rows_per_pass + row_in_pass;
+        raw[u] = make_uint4(0, 0, 0, 0);
+        if (whole && p0 + u < passes && row < n_out) raw[u] = load_weights8(b_rows + row * r_max + k0);
+      }
+#pragma unroll
+      for (int u = 0; u < kDecodeExpandBatch; ++u) {
+        if (p0 + u >= passes) break;
+        const int row = (p0 + u) * rows_per_pass + row_in_pass;
+        float dot = 0.f;
+        if (row < n_out) {
+          if (whole) {
+            float b8[8];
+            Elem<T>::unpack8(raw[u], b8);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) dot = fmaf(b8[e], v8[e], dot);
+          } else {
+            const T* b_chunk = b_rows + row * r_max + k0;
+#pragma unroll
+            for (int e = 0; e < 8; ++e)
+              if (k0 + e < rank) dot = fmaf(Elem<T>::to_float(b_chunk[e]), v8[e], dot);
+          }
+        }
+        for (int offset = lanes >> 1; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+        if ((threadIdx.x & (lanes - 1)) == 0) s_sum[(p0 + u) * rows_per_pass + row_in_pass] = dot;
+      }
+    }
+  } else {
+    // General path: any r_max/alignment; one thread per row, scalar loads.
+    for (int row = threadIdx.x; row < kRows; row += kDecodeThreads) {
+      float dot = 0.f;
+      if (row < n_out) {
+        const T* b_row = b_rows + row * r_max;
+        for (int k = 0; k < rank; ++k) dot = fmaf(Elem<T>::to_float(b_row[k]), s_v[k], dot);
+      }
+      s_sum[row] = dot;
+    }
+  }
+  __syncthreads();
+
+  if (y_vector) {  // n_out is a multiple of 8 here
+    if (y_col < n_out) {
+      float y8[8];
+      Elem<T>::unpack8(y_raw, y8);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) y8[e] = fmaf(scale, s_sum[y_col + e], y8[e]);
+      *reinterpret_cast<uint4*>(y_row + y_col) = Elem<T>::pack8(y8);
+    }
+  } else {
+    for (int c = threadIdx.x; c < n_out; c += kDecodeThreads)
+      y_row[c] = Elem<T>::from_float(fmaf(scale, s_sum[c], Elem<T>::to_float(y_row[c])));
+  }
+}
+
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 const char* launch_status() {
@@ -362,6 +595,16 @@ template <typename T>
 const char* shrink(const ShrinkArgs& args, cudaStream_t stream) {
   // 16-byte loads need every row start of x and A 16-byte aligned.
   const bool vector = args.in_features % 8 == 0 && args.x_stride % 8 == 0 && aligned16(args.x) && aligned16(args.A);
+  if (args.map.token_slots != nullptr) {  // per-token slots (decode): no runs to share
+    if (args.n_tokens > kMaxGridX) return "lora shrink: more than 2^31 - 1 tokens";
+    dim3 grid(static_cast<unsigned>(args.n_tokens),
+              static_cast<unsigned>((args.r_max + kDecodeShrinkRows - 1) / kDecodeShrinkRows));
+    if (vector)
+      lora_shrink_decode_kernel<T, true><<<grid, kDecodeThreads, 0, stream>>>(args);
+    else
+      lora_shrink_decode_kernel<T, false><<<grid, kDecodeThreads, 0, stream>>>(args);
+    return launch_status();
+  }
   dim3 grid(static_cast<unsigned>((args.n_tokens + kShrinkTokens - 1) / kShrinkTokens),
             static_cast<unsigned>((args.r_max + kShrinkRows - 1) / kShrinkRows));
   if (vector)
@@ -373,6 +616,19 @@ const char* shrink(const ShrinkArgs& args, cudaStream_t stream) {
 
 template <typename T>
 const char* expand(const ExpandArgs& args, cudaStream_t stream) {
+  if (args.map.token_slots != nullptr) {  // per-token slots (decode): no runs to share
+    const int64_t column_blocks = (args.out_features + kDecodeExpandRows - 1) / kDecodeExpandRows;
+    if (args.n_tokens > kMaxGridX) return "lora expand: more than 2^31 - 1 tokens";
+    if (column_blocks > kMaxGridY) return "lora expand: out_features above 65535 * 512";
+    const bool b_vector = args.r_max % 8 == 0 && aligned16(args.B);
+    const bool y_vector = args.out_features % 8 == 0 && args.y_stride % 8 == 0 && aligned16(args.y);
+    dim3 grid(static_cast<unsigned>(args.n_tokens), static_cast<unsigned>(column_blocks));
+    if (b_vector)
+      lora_expand_decode_kernel<T, true><<<grid, kDecodeThreads, 0, stream>>>(args, y_vector);
+    else
+      lora_expand_decode_kernel<T, false><<<grid, kDecodeThreads, 0, stream>>>(args, y_vector);
+    return launch_status();
+  }
   const bool vector = args.out_features % 8 == 0 && args.r_max % 8 == 0 && args.y_stride % 8 == 0 &&
                       aligned16(args.y) && aligned16(args.B);
   const int64_t columns_per_block = static_cast<int64_t>(kExpandThreads) * kExpandColumns;
