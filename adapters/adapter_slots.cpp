@@ -2,6 +2,8 @@
 // the LoraHook that applies them with the multi-adapter ops.
 #include "adapters/adapter_slots.h"
 
+#include "kernels/lora_cpu_per_token.h"
+
 #include "kernels/lora_ops.h"
 #include "model/error.h"
 
@@ -20,6 +22,7 @@ AdapterSlots::AdapterSlots(ModelConfig model_config, int64_t num_slots, at::Scal
       device_(device),
       rank_capacity_(rank_capacity),
       stacks_(model_config_.num_layers),
+      transposed_b_(model_config_.num_layers),
       slot_configs_(num_slots) {
   if (num_slots < 1) fail("adapter slots: need at least one slot, got {}", num_slots);
   if (rank_capacity < 0 || rank_capacity > kMaxLoraRank)
@@ -40,6 +43,21 @@ void AdapterSlots::ensure_module(LinearModule module) {
     layer[m].A = at::zeros({num_slots_, rank_capacity_, in}, options).requires_grad_(requires_grad_);
     layer[m].B = at::zeros({num_slots_, out, rank_capacity_}, options).requires_grad_(requires_grad_);
   }
+  if (keeps_transposed())
+    for (auto& layer : transposed_b_) layer[m] = at::zeros({num_slots_, rank_capacity_, out}, options);
+}
+
+bool AdapterSlots::keeps_transposed() const {
+  return device_.is_cpu() && (dtype_ == at::kFloat || dtype_ == at::kBFloat16);
+}
+
+void AdapterSlots::rebuild_transposed() {
+  if (!keeps_transposed()) return;
+  at::NoGradGuard no_grad;
+  for (size_t layer = 0; layer < stacks_.size(); ++layer)
+    for (size_t m = 0; m < stacks_[layer].size(); ++m)
+      if (stacks_[layer][m].B.defined())
+        transposed_b_[layer][m] = stacks_[layer][m].B.detach().transpose(1, 2).contiguous();
 }
 
 void AdapterSlots::grow_rank(int64_t needed) {
@@ -58,6 +76,7 @@ void AdapterSlots::grow_rank(int64_t needed) {
       stack.B = b.requires_grad_(requires_grad_);
     }
   rank_capacity_ = rank;
+  rebuild_transposed();
 }
 
 void AdapterSlots::prepare_all_modules() {
@@ -79,6 +98,8 @@ void AdapterSlots::load(int32_t slot, const LoraAdapter& adapter) {
       const LoraPair& pair = adapter.pair(layer, module);
       stack.A[slot].narrow(0, 0, config.rank).copy_(pair.A);
       stack.B[slot].narrow(1, 0, config.rank).copy_(pair.B);
+      if (keeps_transposed())
+        transposed_b_[layer][static_cast<int>(module)][slot].narrow(0, 0, config.rank).copy_(pair.B.t());
     }
   for (LinearModule module : kAllLinearModules)
     ranks_[static_cast<int>(module)][slot].fill_(config.targets(module) ? config.rank : 0);
@@ -114,6 +135,7 @@ LoraAdapter AdapterSlots::extract(int32_t slot) const {
 }
 
 void AdapterSlots::set_requires_grad(bool requires_grad) {
+  if (requires_grad_ && !requires_grad) rebuild_transposed();  // trained B is what serves now
   requires_grad_ = requires_grad;
   for (auto& layer : stacks_)
     for (LoraPair& stack : layer)
@@ -133,6 +155,23 @@ const at::Tensor& AdapterSlots::b_stack(int64_t layer, LinearModule module) cons
   return stacks_[layer][static_cast<int>(module)].B;
 }
 
+namespace {
+// Adapters among a CPU batch's tokens. With one, the grouped path is a single
+// GEMM at BLAS speed and wins; with more, the per-token pass does
+// (bench/results/lora_cpu.json: 1, 8 and 32 adapters on both paths).
+int64_t distinct_slots(const at::Tensor& token_slots) {
+  at::Tensor table = token_slots.contiguous();
+  const int32_t* slots = table.const_data_ptr<int32_t>();
+  int32_t first = -1;
+  for (int64_t t = 0; t < table.numel(); ++t) {
+    if (slots[t] < 0) continue;
+    if (first < 0) first = slots[t];
+    else if (slots[t] != first) return 2;
+  }
+  return first < 0 ? 0 : 1;
+}
+}  // namespace
+
 void AdapterSlots::apply(int64_t layer, LinearModule module, const at::Tensor& x, at::Tensor& y,
                          const LoraRouting& routing) const {
   MNEMO_CHECK(layer >= 0 && layer < model_config_.num_layers, "layer {}", layer);
@@ -141,6 +180,11 @@ void AdapterSlots::apply(int64_t layer, LinearModule module, const at::Tensor& x
   const at::Tensor& ranks = ranks_[static_cast<int>(module)];
   if (routing.seg_starts.defined())
     lora_apply_segments(y, x, stack.A, stack.B, ranks, scales_, routing.seg_starts, routing.seg_slots);
+  else if (cpu_decode_path_ == CpuDecodePath::PerToken && keeps_transposed() && !requires_grad_ &&
+           !(at::GradMode::is_enabled() && x.requires_grad()) && distinct_slots(routing.token_slots) > 1)
+    // A decode step on CPU: tokens of many adapters, a few each (kernels/lora_cpu_per_token.h).
+    lora_apply_per_token_cpu(y, x, stack.A, transposed_b_[layer][static_cast<int>(module)], ranks, scales_,
+                             routing.token_slots);
   else
     lora_apply(y, x, stack.A, stack.B, ranks, scales_, routing.token_slots);
 }

@@ -34,6 +34,14 @@
 
 namespace mnemo {
 
+// How a CPU batch without prefill segments (a decode step) applies the
+// adapters: one small GEMM per distinct slot (the grouped reference), or one
+// pass per token over its own adapter's rows (kernels/lora_cpu_per_token.h).
+// bench/lora_cpu runs both side by side. PerToken (the default) takes the
+// per-token pass when the batch holds two adapters or more, and the grouped
+// GEMM when all its adapted tokens share one.
+enum class CpuDecodePath { Grouped, PerToken };
+
 class AdapterSlots : public LoraHook {
  public:
   // REQUIRES: num_slots ≥ 1, 0 ≤ rank_capacity ≤ 64.
@@ -65,6 +73,8 @@ class AdapterSlots : public LoraHook {
   const at::Tensor& ranks(LinearModule module) const { return ranks_[static_cast<int>(module)]; }
   const at::Tensor& scales() const { return scales_; }
 
+  void set_cpu_decode_path(CpuDecodePath path) { cpu_decode_path_ = path; }
+
   int64_t num_slots() const { return num_slots_; }
   int64_t max_rank() const { return rank_capacity_; }
 
@@ -76,6 +86,8 @@ class AdapterSlots : public LoraHook {
  private:
   void ensure_module(LinearModule module);
   void grow_rank(int64_t rank);
+  bool keeps_transposed() const;
+  void rebuild_transposed();
 
   ModelConfig model_config_;
   int64_t num_slots_;
@@ -83,8 +95,13 @@ class AdapterSlots : public LoraHook {
   at::Device device_;
   int64_t rank_capacity_;
   bool requires_grad_ = false;
+  CpuDecodePath cpu_decode_path_ = CpuDecodePath::PerToken;
   // stacks_[layer][module]: {A_stack, B_stack}; undefined until a module is targeted.
   std::vector<std::array<LoraPair, kLinearModuleCount>> stacks_;
+  // CPU serving only: Bᵀ per layer and module, [S, r_max, out], for the
+  // per-token decode path; rewritten with every load and whenever the slots
+  // stop being trainable (an optimizer changes B behind the slots' back).
+  std::vector<std::array<at::Tensor, kLinearModuleCount>> transposed_b_;
   std::array<at::Tensor, kLinearModuleCount> ranks_;  // int32 [S] each
   at::Tensor scales_;                                 // float32 [S]
   std::vector<LoraConfig> slot_configs_;              // rank 0 = empty slot

@@ -58,6 +58,7 @@ struct Sequence {
   TextStream stream;
   Clock::time_point submitted_at = Clock::now();
   std::optional<Clock::time_point> loading_since;
+  Clock::time_point last_token_at;
   bool scheduled = false;
   bool produced = false;
   RequestTimings timings;
@@ -151,7 +152,7 @@ void Engine::evict_user(const std::string& user, const std::string& reason) {
 }
 
 void Engine::emit(Sequence& sequence, std::string text) {
-  if (!sequence.request.on_event || text.empty()) return;
+  if (!sequence.request.on_event) return;
   RequestEvent event;
   event.id = sequence.id;
   event.state = sequence.state;
@@ -422,10 +423,14 @@ bool Engine::step(StepStats* step_stats) {
       sequence.feed = 0;
       if (logit_row_of[i] < 0 || logit_rows.empty()) continue;
       const int32_t token = sequence.sampler.sample(logits[logit_row_of[i]]);
+      const auto now = Clock::now();
       if (!sequence.produced) {
         sequence.produced = true;
-        sequence.timings.first_token_ms = ms_between(sequence.submitted_at, Clock::now());
+        sequence.timings.first_token_ms = ms_between(sequence.submitted_at, now);
+      } else {
+        sequence.timings.inter_token_ms.push_back(static_cast<float>(ms_between(sequence.last_token_at, now)));
       }
+      sequence.last_token_at = now;
       sequence.state = RequestState::Decoding;
       std::string piece = sequence.stream.accept(token);
       if (!sequence.stream.done()) sequence.tokens.push_back(token);

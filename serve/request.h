@@ -27,12 +27,13 @@ struct RequestTimings {
   double first_token_ms = 0;  // submitted → first token
   double total_ms = 0;        // submitted → final event
   int64_t preemptions = 0;
+  std::vector<float> inter_token_ms;  // between consecutive generated tokens
 };
 
 struct RequestEvent {
   uint64_t id = 0;
   RequestState state = RequestState::Decoding;  // the state after this event
-  std::string text;     // text that became final with this event (may be empty)
+  std::string text;     // text that became final with this event (may be empty: one event per token)
   bool final = false;   // the request's last event; the fields below are set on it
   FinishReason finish_reason = FinishReason::Length;
   std::string error;    // Failed: why (the user's adapter is corrupt, was erased, …)
@@ -43,7 +44,9 @@ struct RequestEvent {
   RequestTimings timings;
 };
 
-// Called on the engine's step thread, in order, once per event; it must not
+// Called on the engine's step thread, in order: once per generated token
+// (whose text may be held back: a partial character or a possible stop
+// string), then once with final = true; it must not
 // block (hand the event to a queue) and must not call back into the engine.
 using RequestCallback = std::function<void(const RequestEvent&)>;
 

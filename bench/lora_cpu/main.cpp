@@ -9,6 +9,9 @@
 //   decode:  one new token per sequence on top of that prefix (the step a
 //            serving engine repeats), `--decode-steps` steps per round.
 // `--repeats` timed rounds run every configuration in turn; medians over them.
+// Each adapter count runs with both CPU decode paths of the slots (grouped
+// GEMMs per distinct adapter, and the per-token pass), so the choice between
+// them is measured in one run.
 // Prints one JSON line per (workload, adapters); bench/lora_cpu/run.sh
 // pipes them to bench/write_results.py.
 #include "adapters/adapter_slots.h"
@@ -29,6 +32,8 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <string>
+#include <tuple>
 
 using Clock = std::chrono::steady_clock;
 
@@ -90,39 +95,53 @@ int main(int argc, char** argv) {
     return step;
   };
 
-  std::vector<int> runs = {0};
-  runs.insert(runs.end(), adapter_counts.begin(), adapter_counts.end());
-  // Rounds interleave the configurations (base, 1, 8, 32 adapters), so drift
-  // in a shared machine's speed spreads over all of them rather than landing
-  // on one; each round times one prefill and the decode steps after it.
-  std::map<int, std::vector<double>> prefill_s, decode_s;
+  // Configurations: the base (no hook), then each adapter count with each
+  // CPU decode path of the slots (the grouped GEMMs and the per-token pass;
+  // prefill always takes the segment path, so it is the same for both).
+  struct Run {
+    int adapters;
+    std::string path;
+  };
+  std::vector<Run> runs = {{0, "base"}};
+  for (int adapters : adapter_counts)
+    for (const char* path : {"grouped", "per_token"}) runs.push_back({adapters, path});
+  // Rounds interleave the configurations, so drift in a shared machine's
+  // speed spreads over all of them rather than landing on one; each round
+  // times one prefill and the decode steps after it.
+  std::map<std::pair<int, std::string>, std::vector<double>> prefill_s, decode_s;
   for (int round = 0; round < repeats + 1; ++round) {  // round 0 warms up and is not counted
-    for (int adapters : runs) {
-      const mnemo::LoraHook* lora = adapters == 0 ? nullptr : &slots;
+    for (const Run& run : runs) {
+      slots.set_cpu_decode_path(run.path == "grouped" ? mnemo::CpuDecodePath::Grouped
+                                                      : mnemo::CpuDecodePath::PerToken);
+      const mnemo::LoraHook* lora = run.adapters == 0 ? nullptr : &slots;
+      const auto key = std::pair{run.adapters, run.path};
       std::vector<std::unique_ptr<mnemo::SequenceCache>> caches;
-      mnemo::ForwardBatch step = fresh_batch(caches, adapters);
+      mnemo::ForwardBatch step = fresh_batch(caches, run.adapters);
       auto start = Clock::now();
       at::Tensor next = model->forward(step, lora).argmax(-1);
-      if (round > 0) prefill_s[adapters].push_back(seconds_since(start));
+      if (round > 0) prefill_s[key].push_back(seconds_since(start));
       for (int i = 0; i < decode_steps; ++i) {
         for (int b = 0; b < batch; ++b) step.tokens[b] = {static_cast<int32_t>(next[b].item<int64_t>())};
         start = Clock::now();
         next = model->forward(step, lora).argmax(-1);
-        if (round > 0) decode_s[adapters].push_back(seconds_since(start));
+        if (round > 0) decode_s[key].push_back(seconds_since(start));
       }
     }
   }
-  double base_prefill_ms = 1e3 * median(prefill_s[0]), base_decode_ms = 1e3 * median(decode_s[0]);
-  for (int adapters : runs) {
-    const double prefill_ms = 1e3 * median(prefill_s[adapters]), decode_ms = 1e3 * median(decode_s[adapters]);
+  const auto base = std::pair{0, std::string("base")};
+  double base_prefill_ms = 1e3 * median(prefill_s[base]), base_decode_ms = 1e3 * median(decode_s[base]);
+  for (const Run& run : runs) {
+    const auto key = std::pair{run.adapters, run.path};
+    const double prefill_ms = 1e3 * median(prefill_s[key]), decode_ms = 1e3 * median(decode_s[key]);
     for (auto [workload, ms, base_ms, tokens] :
          {std::tuple{"prefill", prefill_ms, base_prefill_ms, batch * prompt_tokens},
           std::tuple{"decode", decode_ms, base_decode_ms, batch}}) {
       nlohmann::json row = {{"workload", workload},
-                            {"adapters", adapters},
+                            {"adapters", run.adapters},
+                            {"cpu_decode_path", run.path},
                             {"batch", batch},
                             {"tokens", tokens},
-                            {"rank", adapters == 0 ? 0 : rank},
+                            {"rank", run.adapters == 0 ? 0 : rank},
                             {"ms", ms},
                             {"tokens_per_s", tokens / (ms / 1e3)},
                             {"over_base", ms / base_ms},

@@ -31,4 +31,4 @@ fi
     --param threads="$threads" --param dtype="$dtype" --param adapter_rank=16 \
     --param adapter_modules=q,k,v,o,gate,up,down --param baseline="same batch, no LoRA hook" \
     --param statistic="median ms" \
-    --columns workload,adapters,batch,tokens,ms,tokens_per_s,over_base
+    --columns workload,adapters,cpu_decode_path,batch,tokens,ms,tokens_per_s,over_base
