@@ -11,6 +11,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace mnemo {
 
@@ -156,19 +157,22 @@ const at::Tensor& AdapterSlots::b_stack(int64_t layer, LinearModule module) cons
 }
 
 namespace {
-// Adapters among a CPU batch's tokens. With one, the grouped path is a single
-// GEMM at BLAS speed and wins; with more, the per-token pass does
-// (bench/results/lora_cpu.json: 1, 8 and 32 adapters on both paths).
-int64_t distinct_slots(const at::Tensor& token_slots) {
+// Whether a CPU decode batch is better served token by token: when its
+// adapted tokens are few per distinct adapter. One adapter shared by many
+// tokens is one GEMM at BLAS speed on the grouped path; a few tokens per
+// adapter make that path a string of tiny GEMMs whose cost is calls, not
+// bytes (bench/results/lora_cpu.json and serve_engine.json measure both).
+bool few_tokens_per_adapter(const at::Tensor& token_slots) {
   at::Tensor table = token_slots.contiguous();
   const int32_t* slots = table.const_data_ptr<int32_t>();
-  int32_t first = -1;
+  std::vector<int32_t> seen;
+  int64_t adapted = 0;
   for (int64_t t = 0; t < table.numel(); ++t) {
     if (slots[t] < 0) continue;
-    if (first < 0) first = slots[t];
-    else if (slots[t] != first) return 2;
+    ++adapted;
+    if (std::find(seen.begin(), seen.end(), slots[t]) == seen.end()) seen.push_back(slots[t]);
   }
-  return first < 0 ? 0 : 1;
+  return adapted > 0 && adapted <= 4 * static_cast<int64_t>(seen.size());
 }
 }  // namespace
 
@@ -181,7 +185,7 @@ void AdapterSlots::apply(int64_t layer, LinearModule module, const at::Tensor& x
   if (routing.seg_starts.defined())
     lora_apply_segments(y, x, stack.A, stack.B, ranks, scales_, routing.seg_starts, routing.seg_slots);
   else if (cpu_decode_path_ == CpuDecodePath::PerToken && keeps_transposed() && !requires_grad_ &&
-           !(at::GradMode::is_enabled() && x.requires_grad()) && distinct_slots(routing.token_slots) > 1)
+           !(at::GradMode::is_enabled() && x.requires_grad()) && few_tokens_per_adapter(routing.token_slots))
     // A decode step on CPU: tokens of many adapters, a few each (kernels/lora_cpu_per_token.h).
     lora_apply_per_token_cpu(y, x, stack.A, transposed_b_[layer][static_cast<int>(module)], ranks, scales_,
                              routing.token_slots);

@@ -38,8 +38,8 @@ namespace mnemo {
 // adapters: one small GEMM per distinct slot (the grouped reference), or one
 // pass per token over its own adapter's rows (kernels/lora_cpu_per_token.h).
 // bench/lora_cpu runs both side by side. PerToken (the default) takes the
-// per-token pass when the batch holds two adapters or more, and the grouped
-// GEMM when all its adapted tokens share one.
+// per-token pass when the batch's adapted tokens are at most 4 per distinct
+// adapter, and the grouped GEMMs when many tokens share an adapter.
 enum class CpuDecodePath { Grouped, PerToken };
 
 class AdapterSlots : public LoraHook {

