@@ -140,6 +140,7 @@ void lora_apply_per_token_cpu(at::Tensor& y, const at::Tensor& x, const at::Tens
   at::Tensor A = A_stack.contiguous(), Bt = Bt_stack.contiguous();
   at::Tensor slots = token_slots.contiguous(), rank_table = ranks.contiguous(), scale_table = scales.contiguous();
   const int64_t n_slots = A.size(0), r_max = A.size(1);
+  if (r_max == 0 || x.size(0) == 0) return;  // no rank anywhere: nothing to add
   const int32_t* slot_data = slots.const_data_ptr<int32_t>();
   const int32_t* rank_data = rank_table.const_data_ptr<int32_t>();
   for (int64_t t = 0; t < slots.numel(); ++t)

@@ -93,10 +93,10 @@ bool SequenceCache::reserve(int64_t n_tokens) {
 void SequenceCache::release() {
   if (pool_ && !blocks_.empty()) pool_->release(blocks_);
   blocks_.clear();
+  length_ = 0;
   if (pool_) {
     rows_ = at::Tensor();
     capacity_ = 0;
-    length_ = 0;
   }
 }
 

@@ -83,7 +83,8 @@ class SequenceCache {
   // fit; false (and nothing taken) when the pool has too few free blocks.
   // append() of tokens beyond the capacity of a paged cache is an error.
   bool reserve(int64_t n_tokens);
-  // Returns every block and empties the cache (length 0).
+  // Empties the cache (length 0); a paged one returns every block to its
+  // pool. (truncate() keeps a paged cache's blocks: they are reused.)
   void release();
   bool paged() const { return pool_ != nullptr; }
   int64_t blocks_held() const { return static_cast<int64_t>(blocks_.size()); }

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <filesystem>
 #include <unistd.h>
 
@@ -18,6 +19,13 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// The timing lists keep the most recent samples only: a server runs for months.
+void record_sample(std::vector<double>& samples, double ms) {
+  constexpr size_t kKept = 1024;
+  if (samples.size() >= kKept) samples.erase(samples.begin(), samples.begin() + kKept / 2);
+  samples.push_back(ms);
 }
 
 int64_t adapter_bytes(const LoraAdapter& adapter) {
@@ -39,8 +47,12 @@ AdapterCache::AdapterCache(const ModelConfig& model_config, at::ScalarType dtype
   MNEMO_CHECK(options_.device_slots >= 1, "an adapter cache needs at least one device slot");
   slots_ = std::make_unique<AdapterSlots>(model_config_, options_.device_slots, dtype, device, options_.rank_capacity);
   slot_entries_.resize(static_cast<size_t>(options_.device_slots));
-  if (options_.scratch_dir.empty())
-    options_.scratch_dir = (fs::temp_directory_path() / ("mnemo_adapter_loads_" + std::to_string(::getpid()))).string();
+  // A directory of this cache's own inside the configured one (which may be
+  // shared, or hold other things): only that is ever removed.
+  static std::atomic<int> instances{0};
+  fs::path parent = options_.scratch_dir.empty() ? fs::temp_directory_path() : fs::path(options_.scratch_dir);
+  options_.scratch_dir =
+      (parent / fmt::format("mnemo_adapter_loads_{}_{}", ::getpid(), instances.fetch_add(1))).string();
   if (registry_) registry_generation_ = registry_->generation();
   loader_ = std::thread([this] { loader_loop(); });
 }
@@ -125,7 +137,7 @@ std::vector<std::pair<AdapterKey, std::string>> AdapterCache::collect_loads() {
       continue;
     }
     ++stats_.registry_loads;
-    stats_.registry_load_ms.push_back(result.ms);
+    record_sample(stats_.registry_load_ms, result.ms);
     put_host(result.key, std::move(result.adapter));
   }
   return failures;
@@ -180,6 +192,8 @@ AdapterCache::Acquired AdapterCache::acquire(const AdapterKey& key) {
     SlotEntry& entry = slot_entries_[static_cast<size_t>(it->second)];
     ++entry.pins;
     entry.last_used = ++clock_;
+    // The host copy of a hot adapter is recent too: it must not be the first to go.
+    if (auto host = host_.find(key); host != host_.end()) host->second.last_used = clock_;
     ++stats_.slot_hits;
     return {Status::Ready, it->second, {}};
   }
@@ -214,7 +228,7 @@ AdapterCache::Acquired AdapterCache::acquire(const AdapterKey& key) {
     return {Status::Failed, -1, fmt::format("the adapter of user {} (version {}) does not fit a slot: {}", key.user,
                                             key.version, e.what())};
   }
-  stats_.slot_load_ms.push_back(ms_since(start));
+  record_sample(stats_.slot_load_ms, ms_since(start));
   host->second.last_used = ++clock_;
   ++stats_.host_hits;
   slot_entries_[static_cast<size_t>(slot)] = SlotEntry{.key = key, .pins = 1, .last_used = clock_};

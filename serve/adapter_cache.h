@@ -43,7 +43,8 @@ struct AdapterCacheOptions {
   int64_t device_slots = 8;
   int64_t host_bytes = int64_t{1} << 30;
   int64_t rank_capacity = 16;  // slots grow past it when a larger rank arrives
-  std::string scratch_dir;     // where registry exports go while loading; "" = the system temp dir
+  std::string scratch_dir;     // under which this cache makes its own directory for registry exports
+                               // while loading (removed with the cache); "" = the system temp dir
 };
 
 struct AdapterCacheStats {
@@ -56,8 +57,8 @@ struct AdapterCacheStats {
   int64_t host_bytes = 0;
   int64_t slots_used = 0;
   int64_t slots_pinned = 0;
-  std::vector<double> registry_load_ms;  // background read time of each registry load
-  std::vector<double> slot_load_ms;      // host tier → slot copy time of each
+  std::vector<double> registry_load_ms;  // background read time of recent registry loads (the last 512 to 1024)
+  std::vector<double> slot_load_ms;      // host tier → slot copy time of recent ones
 };
 
 class AdapterCache {

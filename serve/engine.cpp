@@ -53,7 +53,6 @@ struct Sequence {
   std::vector<int32_t> tokens;  // prompt, then every generated token (what a preempted one recomputes)
   int64_t computed = 0;         // tokens whose keys and values are in the cache
   int64_t feed = 0;             // tokens this step feeds
-  uint64_t admitted_order = 0;  // the newest running sequence is preempted first
   Sampler sampler;
   TextStream stream;
   Clock::time_point submitted_at = Clock::now();
@@ -102,6 +101,10 @@ Engine::Engine(const BaseModel& model, Registry* registry, EngineOptions options
 
 Engine::~Engine() {
   stop();
+  // Every request gets its final event, even one the engine never ran.
+  take_commands();
+  for (auto& sequence : waiting_) finish(*sequence, RequestState::Cancelled);
+  for (auto& sequence : running_) finish(*sequence, RequestState::Cancelled);
   // Sequences return their KV blocks to the pool: they go before it does.
   waiting_.clear();
   running_.clear();
@@ -250,7 +253,10 @@ void Engine::poll_registry() {
     }
     // A new live version: requests not yet holding a slot take it; running ones finish on theirs.
     for (auto& sequence : waiting_)
-      if (sequence->request.user == user && sequence->slot < 0) sequence->adapter_resolved = false;
+      // One answer comes from one adapter: a request that already produced
+      // tokens (preempted since) keeps the version it started with.
+      if (sequence->request.user == user && sequence->slot < 0 && !sequence->produced)
+        sequence->adapter_resolved = false;
   }
 }
 
@@ -275,7 +281,7 @@ bool Engine::reserve_or_preempt(Sequence& sequence, int64_t n_tokens, std::vecto
   while (!sequence.cache->reserve(n_tokens)) {
     Sequence* victim = nullptr;
     for (auto& running : running_)
-      if (!running->ended() && (!victim || running->admitted_order > victim->admitted_order)) victim = running.get();
+      if (!running->ended() && (!victim || running->id > victim->id)) victim = running.get();
     MNEMO_CHECK(victim, "no running sequence to preempt for request {}", sequence.id);
     plan.erase(std::remove(plan.begin(), plan.end(), victim), plan.end());
     preempt(*victim);
@@ -291,6 +297,7 @@ void Engine::admit(std::vector<Sequence*>& plan, int64_t& tokens_left) {
     for (auto& running : running_) live += running->ended() ? 0 : 1;
     if (live >= options_.max_sequences) break;
     Sequence& sequence = *waiting_[i];
+    if (sequence.stream.done()) finish(sequence, RequestState::Finished);  // asked for no tokens at all
     if (sequence.ended()) {
       ++i;
       continue;
@@ -333,7 +340,6 @@ void Engine::admit(std::vector<Sequence*>& plan, int64_t& tokens_left) {
     if (!sequence.cache->reserve(sequence.computed + feed)) break;
     sequence.state = RequestState::Prefilling;
     sequence.feed = feed;
-    sequence.admitted_order = ++admissions_;
     if (!sequence.scheduled) {
       sequence.scheduled = true;
       sequence.timings.queue_ms = ms_between(sequence.submitted_at, Clock::now());
@@ -343,6 +349,25 @@ void Engine::admit(std::vector<Sequence*>& plan, int64_t& tokens_left) {
     running_.push_back(std::move(waiting_[i]));
     waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(i));
   }
+}
+
+// Samples the sequence's next token from its logits row, streams it, and
+// finishes the sequence when it stops.
+void Engine::take_token(Sequence& sequence, const at::Tensor& logits) {
+  const int32_t token = sequence.sampler.sample(logits);
+  const auto now = Clock::now();
+  if (!sequence.produced) {
+    sequence.produced = true;
+    sequence.timings.first_token_ms = ms_between(sequence.submitted_at, now);
+  } else {
+    sequence.timings.inter_token_ms.push_back(static_cast<float>(ms_between(sequence.last_token_at, now)));
+  }
+  sequence.last_token_at = now;
+  sequence.state = RequestState::Decoding;
+  std::string piece = sequence.stream.accept(token);
+  if (!sequence.stream.done()) sequence.tokens.push_back(token);
+  emit(sequence, std::move(piece));
+  if (sequence.stream.done()) finish(sequence, RequestState::Finished);
 }
 
 bool Engine::step(StepStats* step_stats) {
@@ -422,20 +447,12 @@ bool Engine::step(StepStats* step_stats) {
       sequence.computed += sequence.feed;
       sequence.feed = 0;
       if (logit_row_of[i] < 0 || logit_rows.empty()) continue;
-      const int32_t token = sequence.sampler.sample(logits[logit_row_of[i]]);
-      const auto now = Clock::now();
-      if (!sequence.produced) {
-        sequence.produced = true;
-        sequence.timings.first_token_ms = ms_between(sequence.submitted_at, now);
-      } else {
-        sequence.timings.inter_token_ms.push_back(static_cast<float>(ms_between(sequence.last_token_at, now)));
+      try {
+        take_token(sequence, logits[logit_row_of[i]]);
+      } catch (const std::exception& e) {
+        // One request's failure (a callback, the sampler) ends that request only.
+        finish(sequence, RequestState::Failed, fmt::format("internal error: {}", e.what()));
       }
-      sequence.last_token_at = now;
-      sequence.state = RequestState::Decoding;
-      std::string piece = sequence.stream.accept(token);
-      if (!sequence.stream.done()) sequence.tokens.push_back(token);
-      emit(sequence, std::move(piece));
-      if (sequence.stream.done()) finish(sequence, RequestState::Finished);
     }
   }
   // Ended sequences leave both queues (their blocks and slots were freed in finish()).

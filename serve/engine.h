@@ -28,6 +28,10 @@
 #include <thread>
 #include <vector>
 
+namespace at {
+class Tensor;
+}
+
 namespace mnemo {
 
 struct BaseModel;
@@ -114,6 +118,7 @@ class Engine {
   void preempt(Sequence& sequence);
   void finish(Sequence& sequence, RequestState state, const std::string& error = {});
   void emit(Sequence& sequence, std::string text);
+  void take_token(Sequence& sequence, const at::Tensor& logits);
   void update_stats();
 
   const BaseModel& model_;
@@ -126,7 +131,6 @@ class Engine {
   std::deque<std::unique_ptr<Sequence>> waiting_;  // arrival order (preempted ones go back to the front)
   std::vector<std::unique_ptr<Sequence>> running_; // admission order
   double last_poll_ms_ = -1e18;
-  uint64_t admissions_ = 0;
 
   // Shared with submitting threads.
   mutable std::mutex mutex_;

@@ -35,7 +35,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <execinfo.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -91,9 +95,20 @@ struct StreamRun {
   std::vector<double> first_token_ms, inter_token_ms;
 };
 
+// A crash prints its stack (binary+offset; addr2line turns them into lines):
+// the GPU machine has no debugger.
+void print_stack_and_exit(int signal) {
+  void* frames[64];
+  const int n = backtrace(frames, 64);
+  backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  _exit(128 + signal);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGSEGV, print_stack_and_exit);
+  std::signal(SIGABRT, print_stack_and_exit);
   CLI::App app{"The serving engine in-process: streams, adapters, swaps, against generate() and the memory bandwidth; "
                "writes JSON."};
   std::string model_path, dtype = "float32", device = "cpu", out = "bench/results/serve_engine.json";

@@ -270,6 +270,8 @@ TEST_F(ServeEngineTest, RunningOutOfKvBlocksPreemptsAndRecomputesWithoutChanging
   engine_options.kv_memory_bytes =
       14 * KvBlockPool::block_bytes(model_.transformer->config(), 4, model_.transformer->dtype());
   Engine engine(model_, registry_.get(), engine_options);
+  engine.submit(request("warm", "alice", 1));  // alice's adapter in its slot: all four start together
+  engine.run_until_idle();
   std::vector<std::pair<EngineRequest, const LoraAdapter*>> requests = {
       {request("One two three", "", 20), nullptr},
       {request("Four five six", "alice", 20), &alice},
@@ -422,10 +424,10 @@ TEST_F(ServeEngineTest, RequestsThatCanNeverRunAreRefusedAtSubmit) {
 TEST_F(ServeEngineTest, TheBackgroundLoopServesRequestsFromOtherThreads) {
   LoraAdapter alice = adapter_for(61);
   publish("alice", alice);
-  Engine engine(model_, registry_.get(), options());
   std::mutex mutex;
   std::condition_variable done;
   std::map<uint64_t, RequestEvent> finals;
+  Engine engine(model_, registry_.get(), options());  // last: it stops before what its callbacks use goes
   std::vector<EngineRequest> requests = {request("Good morning", "alice", 8), request("Good morning", "", 8)};
   for (auto& r : requests)
     r.on_event = [&](const RequestEvent& event) {
@@ -444,6 +446,55 @@ TEST_F(ServeEngineTest, TheBackgroundLoopServesRequestsFromOtherThreads) {
   engine.stop();
   EXPECT_EQ(finals[ids[0]].tokens, alone(requests[0], &alice).tokens);
   EXPECT_EQ(finals[ids[1]].tokens, alone(requests[1], nullptr).tokens);
+}
+
+// A request for no tokens finishes at once, and the others in its step do not notice.
+TEST_F(ServeEngineTest, ARequestForNoTokensFinishesWithoutDisturbingTheBatch) {
+  Engine engine(model_, registry_.get(), options());
+  EngineRequest nothing = request("Hello", "", 0);
+  EngineRequest something = request("Hello", "", 6);
+  uint64_t empty_id = engine.submit(nothing);
+  uint64_t full_id = engine.submit(something);
+  engine.run_until_idle();
+  ASSERT_TRUE(collector_[empty_id].final);
+  EXPECT_EQ(collector_[empty_id].final->state, RequestState::Finished);
+  EXPECT_EQ(collector_[empty_id].final->completion_tokens, 0);
+  expect_same_as_alone(full_id, something, nullptr, "the request beside it");
+  EXPECT_EQ(engine.stats().kv_blocks_free, engine.stats().kv_blocks_total);
+}
+
+// The admin's unload: the user's requests end with the reason given, their
+// adapter leaves every tier, and other users go on.
+TEST_F(ServeEngineTest, EvictingAUserEndsTheirRequestsAndDropsTheirAdapter) {
+  publish("alice", adapter_for(71));
+  LoraAdapter bob = adapter_for(72);
+  publish("bob", bob);
+  Engine engine(model_, registry_.get(), options());
+  uint64_t alice_id = engine.submit(request("Tell me", "alice", 40));
+  EngineRequest bob_request = request("Tell me", "bob", 10);
+  uint64_t bob_id = engine.submit(bob_request);
+  step_until(engine, [&] { return !collector_[alice_id].streamed.empty(); });
+  engine.evict_user("alice", "unloaded by the administrator");
+  engine.step();
+  ASSERT_TRUE(collector_[alice_id].final);
+  EXPECT_EQ(collector_[alice_id].final->state, RequestState::Failed);
+  EXPECT_EQ(collector_[alice_id].final->error, "unloaded by the administrator");
+  engine.run_until_idle();
+  expect_same_as_alone(bob_id, bob_request, &bob, "bob's request");
+  EXPECT_EQ(engine.stats().adapters.slots_used, 1) << "only bob's adapter is left in a slot";
+}
+
+// Stopping the loop, or destroying the engine, ends every request with a final event.
+TEST_F(ServeEngineTest, StoppingEndsEveryRequestWithAFinalEvent) {
+  auto engine = std::make_unique<Engine>(model_, registry_.get(), options());
+  uint64_t running = engine->submit(request("Count with me", "", 200));
+  step_until(*engine, [&] { return !collector_[running].streamed.empty(); });
+  uint64_t queued = engine->submit(request("Never started", "", 5));
+  engine.reset();
+  for (uint64_t id : {running, queued}) {
+    ASSERT_TRUE(collector_[id].final) << "request " << id;
+    EXPECT_EQ(collector_[id].final->state, RequestState::Cancelled);
+  }
 }
 
 }  // namespace
