@@ -83,7 +83,10 @@ void AdapterCache::loader_loop() {
       key = to_load_.front();
       to_load_.pop_front();
     }
+    spdlog::debug("adapter cache: loading {}@{} from the registry", key.user, key.version);
     LoadResult result = load_from_registry(key);
+    spdlog::debug("adapter cache: loaded {}@{} in {:.1f} ms{}", key.user, key.version, result.ms,
+                  result.adapter ? "" : " (failed)");
     {
       std::lock_guard lock(mutex_);
       loaded_.push_back(std::move(result));
@@ -219,6 +222,7 @@ AdapterCache::Acquired AdapterCache::acquire(const AdapterKey& key) {
     ++stats_.slot_evictions;
   }
   const auto start = Clock::now();
+  spdlog::debug("adapter cache: {}@{} from the host tier into slot {}", key.user, key.version, slot);
   try {
     slots_->load(slot, *host->second.adapter);
   } catch (const std::exception& e) {

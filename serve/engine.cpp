@@ -432,6 +432,8 @@ bool Engine::step(StepStats* step_stats) {
     // Only the rows that choose a next token need the vocabulary projection.
     if (!logit_rows.empty()) batch.logit_rows = logit_rows;
     const auto start = Clock::now();
+    spdlog::debug("engine step: {} sequences, {} distinct adapters, {} prefill + {} decode tokens", stats.sequences,
+                  stats.distinct_adapters, stats.prefill_tokens, stats.decode_tokens);
     at::Tensor logits;
     try {
       logits = model_.transformer->forward(batch, any_adapter ? &adapters_->slots() : nullptr);

@@ -34,6 +34,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <execinfo.h>
 #include <unistd.h>
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "result JSON")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads);
+  if (std::getenv("MNEMO_BENCH_TRACE")) spdlog::set_level(spdlog::level::debug);  // the engine's step log
   if (model_path.empty()) model_path = mnemo::default_model_path();
 
   mnemo::BaseModel model = mnemo::open_base_model(model_path, {.dtype = dtype, .device = device});
