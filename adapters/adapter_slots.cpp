@@ -84,6 +84,29 @@ void AdapterSlots::prepare_all_modules() {
   for (LinearModule module : kAllLinearModules) ensure_module(module);
 }
 
+// A float32 adapter into float32 CPU slots by plain copies: a swap from the
+// host tier is some 600 small tensor copies (A, B and Bᵀ of every layer and
+// module), and at ATen's few microseconds of dispatch each that, not the
+// bytes, was its cost. False where this does not apply (the ATen copies do).
+bool AdapterSlots::copy_on_cpu(LoraPair& stack, at::Tensor& transposed, int32_t slot, const LoraPair& pair) const {
+  if (!device_.is_cpu() || dtype_ != at::kFloat || requires_grad_ || !transposed.defined()) return false;
+  if (pair.A.scalar_type() != at::kFloat || pair.B.scalar_type() != at::kFloat || !pair.A.device().is_cpu() ||
+      !pair.B.device().is_cpu() || !pair.A.is_contiguous() || !pair.B.is_contiguous())
+    return false;
+  if (!stack.A.is_contiguous() || !stack.B.is_contiguous() || !transposed.is_contiguous()) return false;
+  const int64_t rank = pair.A.size(0), in = pair.A.size(1), out = pair.B.size(0), r_max = stack.A.size(1);
+  const float* a = pair.A.const_data_ptr<float>();
+  const float* b = pair.B.const_data_ptr<float>();
+  float* a_slot = stack.A.mutable_data_ptr<float>() + slot * r_max * in;
+  float* b_slot = stack.B.mutable_data_ptr<float>() + slot * out * r_max;
+  float* bt_slot = transposed.mutable_data_ptr<float>() + slot * r_max * out;
+  std::copy(a, a + rank * in, a_slot);
+  for (int64_t o = 0; o < out; ++o) std::copy(b + o * rank, b + (o + 1) * rank, b_slot + o * r_max);
+  for (int64_t j = 0; j < rank; ++j)
+    for (int64_t o = 0; o < out; ++o) bt_slot[j * out + o] = b[o * rank + j];
+  return true;
+}
+
 void AdapterSlots::load(int32_t slot, const LoraAdapter& adapter) {
   if (slot < 0 || slot >= num_slots_) fail("adapter slot {} is outside 0..{}", slot, num_slots_ - 1);
   validate_against(adapter, model_config_);
@@ -97,10 +120,11 @@ void AdapterSlots::load(int32_t slot, const LoraAdapter& adapter) {
       if (!stack.A.defined()) continue;
       if (!config.targets(module)) continue;  // its rank for this module is 0: the rows are never read
       const LoraPair& pair = adapter.pair(layer, module);
+      at::Tensor& transposed = transposed_b_[layer][static_cast<int>(module)];
+      if (copy_on_cpu(stack, transposed, slot, pair)) continue;
       stack.A[slot].narrow(0, 0, config.rank).copy_(pair.A);
       stack.B[slot].narrow(1, 0, config.rank).copy_(pair.B);
-      if (keeps_transposed())
-        transposed_b_[layer][static_cast<int>(module)][slot].narrow(0, 0, config.rank).copy_(pair.B.t());
+      if (keeps_transposed()) transposed[slot].narrow(0, 0, config.rank).copy_(pair.B.t());
     }
   for (LinearModule module : kAllLinearModules)
     ranks_[static_cast<int>(module)][slot].fill_(config.targets(module) ? config.rank : 0);

@@ -87,6 +87,7 @@ class AdapterSlots : public LoraHook {
   void ensure_module(LinearModule module);
   void grow_rank(int64_t rank);
   bool keeps_transposed() const;
+  bool copy_on_cpu(LoraPair& stack, at::Tensor& transposed, int32_t slot, const LoraPair& pair) const;
   void rebuild_transposed();
 
   ModelConfig model_config_;

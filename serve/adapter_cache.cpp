@@ -2,6 +2,7 @@
 
 #include "adapters/lora_adapter.h"
 #include "adapters/registry.h"
+#include "adapters/sha256.h"
 #include "model/error.h"
 
 #include <ATen/ATen.h>
@@ -9,6 +10,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 namespace mnemo {
@@ -19,6 +21,18 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+std::string sha256_of_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read {}", path);
+  Sha256 hash;
+  std::vector<char> buffer(size_t{1} << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    hash.update(buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  return hash.hex();
 }
 
 // The timing lists keep the most recent samples only: a server runs for months.
@@ -95,8 +109,11 @@ void AdapterCache::loader_loop() {
   }
 }
 
-// Runs on the loader thread: the registry checks every blob's hash as it
-// exports, so a corrupt adapter fails here, before it can reach a slot.
+// Runs on the loader thread. The version's files are read where the
+// registry keeps them (immutable, content-addressed blobs), through links in
+// a scratch directory, after each is hashed against its record: a corrupt
+// adapter fails here, before it can reach a slot. No copy and no fsync, as
+// an export for a user would need: this is a read.
 AdapterCache::LoadResult AdapterCache::load_from_registry(const AdapterKey& key) {
   LoadResult result;
   result.key = key;
@@ -106,8 +123,15 @@ AdapterCache::LoadResult AdapterCache::load_from_registry(const AdapterKey& key)
     MNEMO_CHECK(registry_, "no registry to load {} from", key.user);
     std::error_code ignored;
     fs::remove_all(dir, ignored);
-    fs::create_directories(dir.parent_path());
-    registry_->export_version(key.user, dir.string(), key.version);
+    fs::create_directories(dir);
+    VersionRecord record = registry_->version(key.user, key.version);
+    for (const FileRef& file : record.files) {
+      const std::string path = registry_->file_path(key.user, key.version, file.name);
+      const std::string actual = sha256_of_file(path);
+      if (actual != file.sha256)
+        fail("{} of {}@{} is corrupt: blob {} hashes to {}", file.name, key.user, key.version, file.sha256, actual);
+      fs::create_symlink(path, dir / file.name);
+    }
     auto adapter = std::make_shared<LoraAdapter>(read_peft_adapter(dir.string()));
     validate_against(*adapter, model_config_);
     result.adapter = std::move(adapter);
