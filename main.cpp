@@ -5,6 +5,9 @@
 #include "eval/cli.h"
 #include "model/cli.h"
 #include "model/error.h"
+#if MNEMO_WITH_HTTP
+#include "serve/cli.h"
+#endif
 #include "trainer/cli.h"
 
 #include <CLI/CLI.hpp>
@@ -28,6 +31,9 @@ int main(int argc, char** argv) {
   mnemo::add_adapters_commands(app);
   mnemo::add_eval_commands(app);
   mnemo::add_train_command(app);
+#if MNEMO_WITH_HTTP
+  mnemo::add_serve_command(app);
+#endif
 
   try {
     app.parse(argc, argv);

@@ -160,6 +160,7 @@ void Engine::emit(Sequence& sequence, std::string text) {
   event.id = sequence.id;
   event.state = sequence.state;
   event.text = std::move(text);
+  if (sequence.adapter) event.adapter_version = sequence.adapter->version;
   try {
     sequence.request.on_event(event);
   } catch (const std::exception& e) {

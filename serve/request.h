@@ -40,7 +40,7 @@ struct RequestEvent {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   std::vector<int32_t> tokens;            // final event: every generated token
-  std::optional<int64_t> adapter_version; // the user's adapter version that served it; none: base model
+  std::optional<int64_t> adapter_version; // the user's adapter version that serves it (every event); none: base model
   RequestTimings timings;
 };
 

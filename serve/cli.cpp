@@ -1,0 +1,97 @@
+#include "serve/cli.h"
+
+#include "adapters/registry.h"
+#include "model/base_model.h"
+#include "model/default_model.h"
+#include "model/error.h"
+#include "model/transformer.h"
+#include "serve/http_server.h"
+
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+namespace mnemo {
+namespace {
+
+struct ServeOptions {
+  std::string config, model, registry, keys, host, port_file;
+  int port = -1;
+};
+
+void run_serve(const ServeOptions& options) {
+  ServeConfig config = options.config.empty() ? ServeConfig{} : read_serve_config(options.config);
+  if (!options.model.empty()) config.model = options.model;
+  if (!options.keys.empty()) config.keys_file = options.keys;
+  if (!options.host.empty()) config.host = options.host;
+  if (options.port >= 0) config.port = options.port;
+  validate_serve_config(config, options.config.empty() ? "the built-in serve config" : options.config);
+  if (config.keys_file.empty()) fail("no API keys: pass --keys FILE or set keys_file in the config");
+  ApiKeys keys = ApiKeys::read(config.keys_file);
+
+  // SIGTERM and SIGINT are taken by one thread (below), never by the others.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  at::set_num_threads(config.threads);
+  const std::string model_path = config.model.empty() ? default_model_path() : config.model;
+  BaseModel model = open_base_model(model_path, {.dtype = config.dtype, .device = config.device});
+  config.registry = resolve_registry_root(options.registry.empty() ? config.registry : options.registry,
+                                          options.config);
+  std::unique_ptr<Registry> registry;
+  try {
+    RegistryOptions registry_options;
+    registry_options.mode = OpenMode::kReadOnly;
+    registry = Registry::open(config.registry, registry_options);
+  } catch (const RegistryNotFound&) {
+    spdlog::warn("no registry at {}: every request runs on the base model until one is created", config.registry);
+    config.registry.clear();
+  }
+
+  const size_t n_keys = keys.size();
+  HttpServer server(config, model, registry.get(), std::move(keys));
+  const int port = server.bind();
+  if (!options.port_file.empty()) std::ofstream(options.port_file) << port << "\n";
+  spdlog::info("mnemo serve: {} on http://{}:{} ({} keys, registry {})", model_path, config.host, port, n_keys,
+               config.registry.empty() ? "none" : config.registry);
+  std::thread signal_thread([&server, signals] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    spdlog::info("signal {}: draining (new requests get 503), then stopping", signal);
+    server.drain_and_stop();
+  });
+  server.listen();
+  // listen() also returns when binding failed or stop() came from elsewhere:
+  // wake the signal thread so it can be joined.
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  spdlog::info("mnemo serve: stopped");
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto options = std::make_shared<ServeOptions>();
+  CLI::App* serve = app.add_subcommand(
+      "serve",
+      "Serve an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics)\n"
+      "in which each request runs with its own user's adapter from the registry. SIGTERM drains and exits 0.");
+  serve->add_option("--config", options->config, "serve config (YAML, e.g. configs/serve.yaml); default: built in");
+  serve->add_option("--model", options->model, "base model (HF directory or GGUF); default: the config's, else the default model");
+  serve->add_option("--registry", options->registry, "adapter registry (default: the config's, else $MNEMO_HOME/registry …)");
+  serve->add_option("--keys", options->keys, "API keys file (YAML; see serve/api_keys.h)");
+  serve->add_option("--host", options->host, "address to listen on (default: the config's, 127.0.0.1)");
+  serve->add_option("--port", options->port, "port (0: any free port; default: the config's, 8000)");
+  serve->add_option("--port-file", options->port_file, "write the port listened on to this file once bound");
+  serve->callback([options] { run_serve(*options); });
+}
+
+}  // namespace mnemo
