@@ -130,7 +130,7 @@ AdapterCache::LoadResult AdapterCache::load_from_registry(const AdapterKey& key)
       const std::string actual = sha256_of_file(path);
       if (actual != file.sha256)
         fail("{} of {}@{} is corrupt: blob {} hashes to {}", file.name, key.user, key.version, file.sha256, actual);
-      fs::create_symlink(path, dir / file.name);
+      fs::create_symlink(fs::absolute(path), dir / file.name);
     }
     auto adapter = std::make_shared<LoraAdapter>(read_peft_adapter(dir.string()));
     validate_against(*adapter, model_config_);

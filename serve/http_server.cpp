@@ -124,6 +124,9 @@ struct Metrics {
     gauge("adapter_slots_used", static_cast<double>(stats.adapters.slots_used));
     gauge("adapter_slots_pinned", static_cast<double>(stats.adapters.slots_pinned));
     gauge("adapter_host_bytes", static_cast<double>(stats.adapters.host_bytes));
+    gauge("requests_finished", static_cast<double>(stats.finished));
+    gauge("requests_cancelled", static_cast<double>(stats.cancelled));
+    gauge("requests_failed", static_cast<double>(stats.failed));
     const AdapterCacheStats& now = stats.adapters;
     auto advance = [&](const char* event, int64_t current, int64_t before) {
       if (current > before) adapter_events.Add({{"event", event}}).Increment(static_cast<double>(current - before));
@@ -187,7 +190,9 @@ void respond_with_error(httplib::Response& response, int status, const std::stri
                         const std::string& param = "", const std::string& code = "") {
   response.status = status;
   if (status == 429 || status == 503) response.set_header("Retry-After", "1");
-  response.set_content(error_body(status, message, param, code).dump(), "application/json");
+  // Messages may quote what the client sent: bytes that are not UTF-8 become U+FFFD.
+  response.set_content(error_body(status, message, param, code).dump(-1, ' ', false, json::error_handler_t::replace),
+                       "application/json");
 }
 
 template <typename Handler>
@@ -239,7 +244,8 @@ void HttpServer::State::completion(const httplib::Request& http_request, httplib
     throw ApiError(429, fmt::format("the server is at its limit of {} requests; retry shortly", config.queue_limit),
                    "", "rate_limit_exceeded");
   }
-  auto queue_slot = std::make_shared<QueueSlot>(QueueSlot{in_flight});
+  // Built in place: a temporary QueueSlot would give the place back at once.
+  std::shared_ptr<QueueSlot> queue_slot(new QueueSlot{in_flight});
   auto channel = std::make_shared<Channel>();
   call.request.on_event = [channel](const RequestEvent& event) { channel->push(event); };
   uint64_t id = 0;
@@ -281,7 +287,8 @@ void HttpServer::State::completion(const httplib::Request& http_request, httplib
     result->finish_reason = finish_reason_name(final.finish_reason);
     result->prompt_tokens = final.prompt_tokens;
     result->completion_tokens = final.completion_tokens;
-    response.set_content(completion_response(call, *result).dump(), "application/json");
+    response.set_content(completion_response(call, *result).dump(-1, ' ', false, json::error_handler_t::replace),
+                         "application/json");
     return;
   }
 
@@ -312,7 +319,7 @@ void HttpServer::State::completion(const httplib::Request& http_request, httplib
       [this, channel, pending, finished, sent_first, shared_call, result, engine_ptr, id, queue_slot](
           size_t, httplib::DataSink& sink) {
         auto send = [&](const json& chunk) {
-          const std::string line = "data: " + chunk.dump() + "\n\n";
+          const std::string line = "data: " + chunk.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
           return sink.write(line.data(), line.size());
         };
         std::optional<RequestEvent> event = std::move(*pending);

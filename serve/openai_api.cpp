@@ -103,6 +103,11 @@ CompletionCall parse_completion_call(const std::string& text, bool chat, const S
     throw ApiError(400, fmt::format("the body is not valid JSON: {}", e.what()), "", "invalid_json");
   }
   if (!body.is_object()) throw ApiError(400, "the body must be a JSON object", "", "invalid_json");
+  try {
+    (void)body.dump();  // a strict dump checks every string's UTF-8
+  } catch (const json::type_error&) {
+    throw ApiError(400, "the body holds a string that is not valid UTF-8", "", "invalid_utf8");
+  }
   CompletionCall call;
   call.chat = chat;
 
@@ -186,6 +191,9 @@ CompletionCall parse_completion_call(const std::string& text, bool chat, const S
     for (const std::string& s : request.params.stop_strings)
       if (s.empty()) bad("stop", "'stop' strings must not be empty");
   }
+
+  // vLLM's extension: run to max_tokens whatever the model's end-of-turn says.
+  if (bool_field(body, "ignore_eos").value_or(false)) request.params.stop_token_ids = {-1};
 
   call.stream = bool_field(body, "stream").value_or(false);
   if (auto options = body.find("stream_options"); options != body.end() && !options->is_null()) {

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Drives a running `mnemo serve` with the real `openai` client (and raw httpx
+where the client would hide what is checked) and compares its answers with
+the expectations the C++ test computed with `mnemo generate`. Prints one line
+per check; exits 1 if any failed."""
+import argparse
+import concurrent.futures
+import json
+import sys
+
+import httpx
+import openai
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--base-url", required=True)
+parser.add_argument("--cases", required=True, help="JSON written by the C++ test")
+args = parser.parse_args()
+cases = json.load(open(args.cases))
+keys = cases["keys"]
+failures = []
+
+
+def check(name, ok, detail=""):
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
+    if not ok:
+        failures.append(name)
+
+
+def client(key, retries=0):
+    return openai.OpenAI(base_url=args.base_url, api_key=key, max_retries=retries, timeout=120)
+
+
+prompt, chat_prompt, max_tokens = cases["prompt"], cases["chat_prompt"], cases["max_tokens"]
+greedy = dict(temperature=0, max_tokens=max_tokens)
+
+# Each user's key gets that user's adapter's greedy answer, equal to `mnemo generate --adapter`.
+for user, expected in cases["completion"].items():
+    key = keys[user] if user in keys else keys["service"]
+    extra = {} if user in keys else ({"user": user} if user != "base" else {})
+    response = client(key).completions.create(model="mnemo", prompt=prompt, **greedy, **extra)
+    check(f"completion for {user} equals mnemo generate", response.choices[0].text == expected,
+          f"{response.choices[0].text!r} != {expected!r}")
+    want = "mnemo-base" if user in ("base", "nobody") else f"mnemo-{user}-v1"
+    check(f"completion for {user} says who served it", response.system_fingerprint == want,
+          response.system_fingerprint)
+    check(f"completion for {user} has usage", 0 < response.usage.completion_tokens <= max_tokens
+          and response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens,
+          str(response.usage))
+check("alice and bob get different answers", cases["completion"]["alice"] != cases["completion"]["bob"])
+
+# A service key names the end user; alice's key cannot reach bob's memory by naming him.
+response = client(keys["service"]).completions.create(model="mnemo", prompt=prompt, user="alice", **greedy)
+check("a service key naming alice gets alice's memory", response.choices[0].text == cases["completion"]["alice"])
+response = client(keys["alice"]).completions.create(model="mnemo", prompt=prompt, user="bob", **greedy)
+check("alice's key naming bob still gets alice's memory", response.choices[0].text == cases["completion"]["alice"])
+
+# Chat, plain and streamed.
+chat = client(keys["alice"]).chat.completions.create(
+    model="mnemo", messages=[{"role": "user", "content": chat_prompt}], **greedy)
+check("chat for alice equals mnemo generate --chat", chat.choices[0].message.content == cases["chat"]["alice"],
+      f"{chat.choices[0].message.content!r} != {cases['chat']['alice']!r}")
+check("chat role is assistant", chat.choices[0].message.role == "assistant")
+pieces, usage = [], None
+for chunk in client(keys["alice"]).chat.completions.create(
+        model="mnemo", messages=[{"role": "user", "content": chat_prompt}], stream=True,
+        stream_options={"include_usage": True}, **greedy):
+    if chunk.usage:
+        usage = chunk.usage
+    for choice in chunk.choices:
+        if choice.delta.content:
+            pieces.append(choice.delta.content)
+check("streamed chat adds up to the plain answer", "".join(pieces) == cases["chat"]["alice"], repr("".join(pieces)))
+check("streamed chat ends with usage", usage is not None and usage.completion_tokens == chat.usage.completion_tokens,
+      str(usage))
+text = "".join(c.choices[0].text for c in client(keys["bob"]).completions.create(
+    model="mnemo", prompt=prompt, stream=True, **greedy) if c.choices)
+check("streamed completion adds up to the plain answer", text == cases["completion"]["bob"], repr(text))
+
+# Errors arrive as the client's own exception classes.
+def raises(name, exception, call):
+    try:
+        call()
+    except exception as e:
+        check(name, True)
+        return e
+    except Exception as e:  # noqa: BLE001
+        check(name, False, f"raised {type(e).__name__}: {e}")
+        return None
+    check(name, False, "no error")
+
+
+raises("a wrong key is 401", openai.AuthenticationError,
+       lambda: client("sk-wrong-key-0000000000").completions.create(model="mnemo", prompt=prompt, **greedy))
+raises("an unknown model is 404", openai.NotFoundError,
+       lambda: client(keys["alice"]).completions.create(model="gpt-4", prompt=prompt, **greedy))
+raises("negative max_tokens is 400", openai.BadRequestError,
+       lambda: client(keys["alice"]).completions.create(model="mnemo", prompt=prompt, max_tokens=-5))
+raises("empty messages is 400", openai.BadRequestError,
+       lambda: client(keys["alice"]).chat.completions.create(model="mnemo", messages=[], max_tokens=4))
+raises("n = 2 is 400", openai.BadRequestError,
+       lambda: client(keys["alice"]).completions.create(model="mnemo", prompt=prompt, n=2, **greedy))
+raises("a prompt longer than the context is 400", openai.BadRequestError,
+       lambda: client(keys["alice"]).completions.create(model="mnemo", prompt="word " * 400, **greedy))
+raw = httpx.post(args.base_url + "/completions", headers={"Authorization": f"Bearer {keys['alice']}"},
+                 json={"model": "mnemo", "prompt": "x" * 3_000_000, "max_tokens": 4})
+check("a body over the limit is 413 with OpenAI's error body",
+      raw.status_code == 413 and "error" in raw.json(), f"{raw.status_code} {raw.text[:200]}")
+root = args.base_url.removesuffix("/v1")
+raw = httpx.get(root + "/metrics", headers={"Authorization": f"Bearer {keys['alice']}"})
+check("metrics need an admin key (403)", raw.status_code == 403, str(raw.status_code))
+raw = httpx.post(args.base_url + "/completions", content=b"{not json",
+                 headers={"Authorization": f"Bearer {keys['alice']}"})
+check("malformed JSON is 400 with OpenAI's error body",
+      raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error", raw.text)
+raw = httpx.post(args.base_url + "/completions", content=b'{"model":"mnemo","prompt":"\xff\xfe"}',
+                 headers={"Authorization": f"Bearer {keys['alice']}"})
+check("invalid UTF-8 is 400", raw.status_code == 400, raw.text)
+
+# Many users at once, each with its own memory (the client retries 429s).
+users = list(cases["completion"].keys())
+def one(i):
+    user = users[i % len(users)]
+    key = keys[user] if user in keys else keys["service"]
+    extra = {"user": user} if user not in keys and user != "base" else {}
+    return user, client(key, retries=8).completions.create(model="mnemo", prompt=prompt, **greedy, **extra)
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    results = list(pool.map(one, range(16)))
+wrong = [u for u, r in results if r.choices[0].text != cases["completion"][u]]
+check("16 concurrent clients each get their own user's answer", not wrong, f"wrong for {wrong}")
+
+# Past the queue limit: 429 with Retry-After, never a failure of another kind.
+def raw_one(_):
+    return httpx.post(args.base_url + "/completions", timeout=120,
+                      headers={"Authorization": f"Bearer {keys['alice']}"},
+                      json={"model": "mnemo", "prompt": prompt, "max_tokens": 128, "temperature": 0,
+                            "ignore_eos": True})
+with concurrent.futures.ThreadPoolExecutor(32) as pool:
+    statuses = [r.status_code for r in pool.map(raw_one, range(32))]
+limited = [s for s in statuses if s == 429]
+check("a full queue answers 429", len(limited) > 0 and set(statuses) <= {200, 429}, str(statuses))
+
+# A client that leaves mid-stream: its request is cancelled and its KV blocks come back.
+def engine_gauge(name):
+    text = httpx.get(root + "/metrics", headers={"Authorization": f"Bearer {keys['admin']}"}).text
+    return float(re.search(r'mnemo_engine\{quantity="%s"\} (\S+)' % name, text).group(1))
+import re
+import time
+cancelled_before = engine_gauge("requests_cancelled")
+with httpx.stream("POST", args.base_url + "/completions", timeout=120,
+                  headers={"Authorization": f"Bearer {keys['alice']}"},
+                  json={"model": "mnemo", "prompt": prompt, "max_tokens": 200, "temperature": 0,
+                        "stream": True, "ignore_eos": True}) as stream:
+    lines = stream.iter_lines()
+    next(lines)
+    next(lines)
+free = total = None
+for _ in range(100):
+    text = httpx.get(root + "/metrics", headers={"Authorization": f"Bearer {keys['admin']}"}).text
+    free = re.search(r'mnemo_engine\{quantity="kv_blocks_free"\} (\S+)', text).group(1)
+    total = re.search(r'mnemo_engine\{quantity="kv_blocks_total"\} (\S+)', text).group(1)
+    running = re.search(r'mnemo_engine\{quantity="running_sequences"\} (\S+)', text).group(1)
+    if free == total and float(running) == 0:
+        break
+    time.sleep(0.1)
+check("a client gone mid-stream frees its KV blocks", free == total, f"{free} of {total} free")
+check("... because its request was cancelled", engine_gauge("requests_cancelled") == cancelled_before + 1,
+      f"{engine_gauge('requests_cancelled')} cancelled, {cancelled_before} before")
+
+admin = httpx.get(root + "/metrics", headers={"Authorization": f"Bearer {keys['admin']}"})
+check("metrics for the admin", admin.status_code == 200 and "mnemo_time_to_first_token_seconds" in admin.text
+      and 'mnemo_http_requests_total{route="/v1/completions",status="429"}' in admin.text, admin.text[:300])
+
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)
