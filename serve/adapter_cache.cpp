@@ -270,11 +270,15 @@ void AdapterCache::release(int32_t slot) {
   if (--entry.pins == 0 && entry.doomed) empty_slot(slot);
 }
 
-void AdapterCache::evict_user(const std::string& user) {
+// Every tier forgets the user's versions other than `keep` (none: all of them):
+// loads under way are dropped when they land, host copies go now, and slots
+// are emptied now or, while pinned, as soon as their last sequence ends.
+void AdapterCache::forget(const std::string& user, std::optional<int64_t> keep) {
+  auto forgotten = [&](const AdapterKey& key) { return key.user == user && (!keep || key.version != *keep); };
   for (auto& [key, wanted] : requested_)
-    if (key.user == user) wanted = false;
+    if (forgotten(key)) wanted = false;
   for (auto it = host_.begin(); it != host_.end();) {
-    if (it->first.user == user) {
+    if (forgotten(it->first)) {
       host_bytes_ -= it->second.bytes;
       it = host_.erase(it);
     } else {
@@ -283,7 +287,7 @@ void AdapterCache::evict_user(const std::string& user) {
   }
   for (size_t i = 0; i < slot_entries_.size(); ++i) {
     SlotEntry& entry = slot_entries_[i];
-    if (!entry.key || entry.key->user != user) continue;
+    if (!entry.key || !forgotten(*entry.key)) continue;
     if (entry.pins == 0) {
       empty_slot(static_cast<int32_t>(i));
     } else {
@@ -292,6 +296,8 @@ void AdapterCache::evict_user(const std::string& user) {
     }
   }
 }
+
+void AdapterCache::evict_user(const std::string& user) { forget(user, std::nullopt); }
 
 std::map<std::string, std::optional<int64_t>> AdapterCache::poll_registry() {
   std::map<std::string, std::optional<int64_t>> moved;
@@ -305,28 +311,7 @@ std::map<std::string, std::optional<int64_t>> AdapterCache::poll_registry() {
   registry_generation_ = std::max(registry_generation_, generation);
   // Older versions will not be asked for again: free their memory now (a
   // pinned slot finishes the sequences that started on it first).
-  for (const auto& [user, live] : moved) {
-    for (auto& [key, wanted] : requested_)
-      if (key.user == user && (!live || key.version != *live)) wanted = false;
-    for (auto it = host_.begin(); it != host_.end();) {
-      if (it->first.user == user && (!live || it->first.version != *live)) {
-        host_bytes_ -= it->second.bytes;
-        it = host_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (size_t i = 0; i < slot_entries_.size(); ++i) {
-      SlotEntry& entry = slot_entries_[i];
-      if (!entry.key || entry.key->user != user || (live && entry.key->version == *live)) continue;
-      if (entry.pins == 0) {
-        empty_slot(static_cast<int32_t>(i));
-      } else {
-        entry.doomed = true;
-        slot_of_.erase(*entry.key);
-      }
-    }
-  }
+  for (const auto& [user, live] : moved) forget(user, live);
   return moved;
 }
 

@@ -124,6 +124,7 @@ class AdapterCache {
   int32_t free_or_evictable_slot();
   void put_host(const AdapterKey& key, std::shared_ptr<const LoraAdapter> adapter);
   void empty_slot(int32_t slot);
+  void forget(const std::string& user, std::optional<int64_t> keep);
 
   ModelConfig model_config_;
   Registry* registry_;

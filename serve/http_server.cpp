@@ -387,23 +387,13 @@ std::string lora_name_of(const json& body) {
   return user;
 }
 
-json parse_object(const std::string& text) {
-  json body;
-  try {
-    body = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, fmt::format("the body is not valid JSON: {}", e.what()), "", "invalid_json");
-  }
-  if (!body.is_object()) throw ApiError(400, "the body must be a JSON object", "", "invalid_json");
-  return body;
-}
 }  // namespace
 
 // vLLM's route, Mnemo's meaning: the adapter at lora_path becomes the live
 // version of user lora_name in the registry, which every server picks up.
 void HttpServer::State::load_adapter(const httplib::Request& request, httplib::Response& response) {
   require_admin(request);
-  json body = parse_object(request.body);
+  json body = parse_json_object(request.body);
   const std::string user = lora_name_of(body);
   if (!body.contains("lora_path") || !body["lora_path"].is_string())
     throw ApiError(400, "'lora_path' (a PEFT adapter directory on this host) is required", "lora_path",
@@ -425,7 +415,7 @@ void HttpServer::State::load_adapter(const httplib::Request& request, httplib::R
 
 void HttpServer::State::unload_adapter(const httplib::Request& request, httplib::Response& response) {
   require_admin(request);
-  const std::string user = lora_name_of(parse_object(request.body));
+  const std::string user = lora_name_of(parse_json_object(request.body));
   engine->evict_user(user, "the adapter was unloaded by an administrator");
   response.set_content(json{{"status", "ok"}, {"user", user}}.dump(), "application/json");
 }

@@ -95,7 +95,7 @@ json error_body(int status, const std::string& message, const std::string& param
             {"code", code.empty() ? json(nullptr) : json(code)}}}};
 }
 
-CompletionCall parse_completion_call(const std::string& text, bool chat, const ServeConfig& config) {
+json parse_json_object(const std::string& text) {
   json body;
   try {
     body = json::parse(text);
@@ -108,6 +108,11 @@ CompletionCall parse_completion_call(const std::string& text, bool chat, const S
   } catch (const json::type_error&) {
     throw ApiError(400, "the body holds a string that is not valid UTF-8", "", "invalid_utf8");
   }
+  return body;
+}
+
+CompletionCall parse_completion_call(const std::string& text, bool chat, const ServeConfig& config) {
+  const json body = parse_json_object(text);
   CompletionCall call;
   call.chat = chat;
 

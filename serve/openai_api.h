@@ -31,6 +31,9 @@ class ApiError : public std::runtime_error {
 nlohmann::json error_body(int status, const std::string& message, const std::string& param = "",
                           const std::string& code = "");
 
+// Parses a request body that must be one JSON object in valid UTF-8; ApiError 400 otherwise.
+nlohmann::json parse_json_object(const std::string& body);
+
 struct CompletionCall {
   bool chat = false;
   bool stream = false;
