@@ -175,4 +175,24 @@ void SequenceCache::truncate(int64_t length) {
   length_ = length;
 }
 
+std::optional<PagedBatch> paged_batch(const std::vector<SequenceCache*>& caches, const std::vector<int64_t>& n_new) {
+  if (caches.empty() || !caches[0]->paged()) return std::nullopt;
+  PagedBatch batch;
+  batch.pool = caches[0]->pool();
+  std::vector<at::Tensor> new_parts, history_parts;
+  for (size_t s = 0; s < caches.size(); ++s) {
+    const SequenceCache& cache = *caches[s];
+    if (cache.pool() != batch.pool) return std::nullopt;
+    const int64_t total = cache.length() + n_new[s];
+    MNEMO_CHECK(total <= cache.capacity(), "a paged KV cache of {} tokens appended {} to {}: reserve first",
+                cache.capacity(), n_new[s], cache.length());
+    new_parts.push_back(cache.rows().narrow(0, cache.length(), n_new[s]));
+    history_parts.push_back(cache.rows().narrow(0, 0, total));
+    batch.history_lengths.push_back(total);
+  }
+  batch.new_rows = at::cat(new_parts);
+  batch.history_rows = at::cat(history_parts);
+  return batch;
+}
+
 }  // namespace mnemo

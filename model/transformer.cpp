@@ -4,6 +4,7 @@
 #include "model/kv_cache.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cmath>
 #include <numbers>
@@ -58,7 +59,8 @@ at::Device Transformer::device() const { return weights_.embed_tokens.device(); 
 
 at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden,
                                   const std::vector<int64_t>& pasts, const ForwardBatch& batch, const at::Tensor& cos,
-                                  const at::Tensor& sin, const LoraHook* lora, const LoraRouting& routing) const {
+                                  const at::Tensor& sin, const LoraHook* lora, const LoraRouting& routing,
+                                  const PagedBatch* paged) const {
   const LayerWeights& w = weights_.layers[layer];
   const ModelConfig& c = config_;
   auto project = [&](const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, LinearModule m) {
@@ -92,10 +94,23 @@ at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden,
   for (const auto& tokens : batch.tokens) lengths.push_back(static_cast<int64_t>(tokens.size()));
   std::vector<at::Tensor> q_parts = q.split_with_sizes(lengths), k_parts = k.split_with_sizes(lengths),
                           v_parts = v.split_with_sizes(lengths);
+  // Paged caches in one pool: every sequence's new keys and values written,
+  // and every history gathered, by one op each (kv_cache.h: PagedBatch).
+  std::vector<at::Tensor> paged_keys, paged_values;
+  if (paged) {
+    at::Tensor& pool_keys = paged->pool->keys(layer);
+    at::Tensor& pool_values = paged->pool->values(layer);
+    pool_keys.index_copy_(0, paged->new_rows, k);
+    pool_values.index_copy_(0, paged->new_rows, v);
+    paged_keys = pool_keys.index_select(0, paged->history_rows).split_with_sizes(paged->history_lengths);
+    paged_values = pool_values.index_select(0, paged->history_rows).split_with_sizes(paged->history_lengths);
+  }
   for (size_t s = 0; s < batch.tokens.size(); ++s) {
     const int64_t n_new = lengths[s];
     const int64_t past = pasts[s];
-    auto [keys, values] = batch.caches[s]->append(layer, k_parts[s].transpose(0, 1), v_parts[s].transpose(0, 1));
+    auto [keys, values] =
+        paged ? std::pair{paged_keys[s].transpose(0, 1), paged_values[s].transpose(0, 1)}
+              : batch.caches[s]->append(layer, k_parts[s].transpose(0, 1), v_parts[s].transpose(0, 1));
     at::Tensor qs = q_parts[s].transpose(0, 1).unsqueeze(0);  // [1, H, n, D]
     const int64_t total = past + n_new;
     const bool windowed = c.sliding_window > 0 && total > c.sliding_window;
@@ -184,11 +199,19 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
   at::Tensor cos = embedded.cos().to(dtype()).unsqueeze(1);
   at::Tensor sin = embedded.sin().to(dtype()).unsqueeze(1);
 
+  // The serving engine's paged caches, outside autograd: one write and one
+  // gather per layer for the whole batch.
+  std::optional<PagedBatch> paged;
+  if (!at::GradMode::is_enabled()) {
+    std::vector<int64_t> n_new;
+    for (const auto& tokens : batch.tokens) n_new.push_back(static_cast<int64_t>(tokens.size()));
+    paged = paged_batch(batch.caches, n_new);
+  }
   at::Tensor hidden = at::embedding(weights_.embed_tokens, token_ids.to(at::kLong));
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& w = weights_.layers[layer];
     hidden = hidden + attention(layer, rms_norm(hidden, w.input_norm, c.rms_norm_eps), pasts, batch, cos, sin,
-                                lora, routing);
+                                lora, routing, paged ? &*paged : nullptr);
     hidden = hidden + mlp(layer, rms_norm(hidden, w.post_attention_norm, c.rms_norm_eps), lora, routing);
   }
   for (size_t s = 0; s < n_sequences; ++s) batch.caches[s]->commit(static_cast<int64_t>(batch.tokens[s].size()));

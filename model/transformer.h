@@ -17,6 +17,7 @@
 namespace mnemo {
 
 class SequenceCache;
+struct PagedBatch;
 class LoraHook;
 struct LoraRouting;
 
@@ -53,7 +54,8 @@ class Transformer {
  private:
   at::Tensor attention(int64_t layer, const at::Tensor& hidden,
                        const std::vector<int64_t>& pasts, const ForwardBatch& batch, const at::Tensor& cos,
-                       const at::Tensor& sin, const LoraHook* lora, const LoraRouting& routing) const;
+                       const at::Tensor& sin, const LoraHook* lora, const LoraRouting& routing,
+                       const PagedBatch* paged) const;
   at::Tensor mlp(int64_t layer, const at::Tensor& hidden, const LoraHook* lora, const LoraRouting& routing) const;
 
   ModelConfig config_;
