@@ -113,7 +113,6 @@ Engine::~Engine() {
   adapters_.reset();
 }
 
-int64_t Engine::kv_pool_blocks() const { return kv_pool_->num_blocks(); }
 
 uint64_t Engine::submit(EngineRequest request) {
   const ModelConfig& config = model_.transformer->config();
@@ -293,9 +292,10 @@ bool Engine::reserve_or_preempt(Sequence& sequence, int64_t n_tokens, std::vecto
 }
 
 void Engine::admit(std::vector<Sequence*>& plan, int64_t& tokens_left) {
+  // Admission ends only waiting sequences, so the running count moves only by what it admits.
+  int64_t live = 0;
+  for (auto& running : running_) live += running->ended() ? 0 : 1;
   for (size_t i = 0; i < waiting_.size() && tokens_left > 0;) {
-    int64_t live = 0;
-    for (auto& running : running_) live += running->ended() ? 0 : 1;
     if (live >= options_.max_sequences) break;
     Sequence& sequence = *waiting_[i];
     if (sequence.stream.done()) finish(sequence, RequestState::Finished);  // asked for no tokens at all
@@ -348,6 +348,7 @@ void Engine::admit(std::vector<Sequence*>& plan, int64_t& tokens_left) {
     tokens_left -= feed;
     plan.push_back(&sequence);
     running_.push_back(std::move(waiting_[i]));
+    ++live;
     waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 }

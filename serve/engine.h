@@ -108,7 +108,6 @@ class Engine {
 
   EngineStats stats() const;  // thread-safe
   const EngineOptions& options() const { return options_; }
-  int64_t kv_pool_blocks() const;
 
  private:
   void take_commands();
