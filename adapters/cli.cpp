@@ -3,7 +3,10 @@
 // become the exit codes listed in the footer of `mnemo adapters --help`.
 #include "adapters/cli.h"
 
+#include "adapters/base_fingerprint.h"
+#include "adapters/lora_adapter.h"
 #include "adapters/registry.h"
+#include "model/model_loader.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -12,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 
@@ -29,8 +33,8 @@ constexpr const char* kExitCodes =
     "  1  error (I/O, corrupt index, base-model mismatch, read-only or newer-schema registry)\n"
     "  2  usage (invalid user id, missing user or fingerprint, bad flag combination)\n"
     "  3  not found (no registry, no such user, version or directory)\n"
-    "  4  verification failed (a blob is missing or does not match its hash)\n"
-    "  CLI11's own argument errors exit with its codes (105-114).";
+    "  4  verification failed (a blob is missing, does not match its hash, or a version does not load)\n"
+    "  A malformed command line (unknown flag, missing argument) also exits 2.";
 
 struct Settings {
   std::string registry;
@@ -144,22 +148,44 @@ void print_publish_results(const Settings& settings, const std::vector<PublishRe
 }
 
 void add_init(CLI::App& adapters, std::shared_ptr<Settings> settings) {
-  auto* command = adapters.add_subcommand("init", "Create a registry (or check an existing one) for a base model");
-  auto fingerprint = std::make_shared<std::string>();
-  command->add_option("--base-fingerprint", *fingerprint, "The base model's fingerprint; publishes must match it");
-  command->callback([settings, fingerprint] {
+  auto* command = adapters.add_subcommand(
+      "init", "Create a registry (or check an existing one) for a base model, recording what adapters must fit");
+  struct Args {
+    std::string fingerprint, model;
+  };
+  auto args = std::make_shared<Args>();
+  command->add_option("--base-fingerprint", args->fingerprint, "The base model's fingerprint; publishes must match it");
+  command->add_option("--model", args->model,
+                      "The base model (HF directory or .gguf): records its fingerprint and the adapter shapes it "
+                      "takes, without which the registry refuses publishes");
+  command->callback([settings, args] {
     run([&] {
+      std::string fingerprint = args->fingerprint, shapes;
+      if (!args->model.empty()) {
+        shapes = adapter_shapes_to_json(adapter_shapes(read_model_config(args->model)));
+        std::string computed = base_model_fingerprint(args->model);
+        if (!fingerprint.empty() && fingerprint != computed)
+          throw RegistryUsageError(fmt::format("--base-fingerprint {} is not {}'s fingerprint ({})", fingerprint,
+                                               args->model, computed));
+        fingerprint = computed;
+      }
       auto registry = open_registry(*settings, OpenMode::kCreate);
-      if (!fingerprint->empty()) registry->init(*fingerprint);
+      if (!fingerprint.empty()) registry->init(fingerprint, shapes);
       std::optional<std::string> base = registry->base_fingerprint();
-      if (settings->json_output)
-        std::cout << json{{"registry", resolve_registry_root(settings->registry, settings->config)},
-                          {"base_model_fingerprint", base ? json(*base) : json()}}
+      std::optional<std::string> base_shapes = registry->base_shapes();
+      const std::string root = resolve_registry_root(settings->registry, settings->config);
+      if (settings->json_output) {
+        std::cout << json{{"registry", root},
+                          {"base_model_fingerprint", base ? json(*base) : json()},
+                          {"base_model_shapes", base_shapes ? json::parse(*base_shapes) : json()}}
                          .dump(2)
                   << '\n';
-      else
-        std::cout << fmt::format("registry at {} (base model {})\n", resolve_registry_root(settings->registry, settings->config),
-                                 base ? *base : "not set: the first publish sets it");
+        return;
+      }
+      std::cout << fmt::format("registry at {} (base model {})\n", root,
+                               base ? *base : "not set: the first publish sets it");
+      if (!base_shapes)
+        std::cout << "adapter shapes not recorded: publishes are refused until `mnemo adapters init --model PATH`\n";
     });
   });
 }
@@ -348,13 +374,20 @@ void add_export(CLI::App& adapters, std::shared_ptr<Settings> settings) {
   struct Args {
     std::string user, dir;
     int64_t version = 0;
+    bool force = false;
   };
   auto args = std::make_shared<Args>();
   command->add_option("user", args->user, "User id")->required();
   command->add_option("dir", args->dir, "Target directory (created if missing)")->required();
   command->add_option("--version", args->version, "Version to export (default: the live one)")->check(CLI::PositiveNumber);
+  command->add_flag("--force", args->force, "Replace an adapter already in the target directory");
   command->callback([settings, args] {
     run([&] {
+      if (!args->force)
+        for (const char* name : {kAdapterConfigFile, kAdapterWeightsFile})
+          if (std::filesystem::exists(std::filesystem::path(args->dir) / name))
+            throw RegistryUsageError(
+                fmt::format("{}: already holds an adapter ({}); pass --force to replace it", args->dir, name));
       auto registry = open_registry(*settings, OpenMode::kReadOnly);
       std::optional<int64_t> number = args->version > 0 ? std::optional<int64_t>(args->version) : std::nullopt;
       VersionRecord record = registry->version(args->user, number);

@@ -82,8 +82,15 @@ class PosixFileSystem : public FileSystem {
     return std::make_unique<PosixWritableFile>(path, fd);
   }
   std::unique_ptr<ReadableFile> open_file(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK so that a FIFO cannot make open() wait for a writer; only
+    // regular files are read (a device or FIFO is refused, never read forever).
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) fail_errno("open", path, errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      fail("{}: not a regular file", path);
+    }
     return std::make_unique<PosixReadableFile>(path, fd);
   }
   void rename(const std::string& from, const std::string& to) override {

@@ -249,6 +249,9 @@ void check_adapter(const LoraAdapter& adapter, const std::string& where) {
       if (!pair.A.defined()) fail("{}: missing tensor {}", where, a_name);
       if (!pair.B.defined()) fail("{}: missing tensor {}", where, b_name);
       check_pair_shapes(pair, c.rank, where, a_name, b_name);
+      for (const auto* t : {&pair.A, &pair.B})
+        if (!at::isfinite(*t).all().item<bool>())
+          fail("{}: tensor {} holds NaN or infinite weights", where, t == &pair.A ? a_name : b_name);
     }
   }
 }
@@ -338,6 +341,12 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
       fail("adapter {}: only adapter_model.bin (pickle) found; save with safe_serialization=True", dir);
     fail("adapter {}: missing {}", dir, kAdapterWeightsFile);
   }
+  return read_peft_adapter_files(config_path.string(), weights_path.string());
+}
+
+LoraAdapter read_peft_adapter_files(const std::string& config_file, const std::string& weights_file) {
+  const fs::path config_path(config_file), weights_path(weights_file);
+  if (!fs::is_regular_file(config_path)) fail("{}: missing or not a regular file", config_file);
   json config_json;
   {
     std::ifstream in(config_path);
@@ -425,15 +434,56 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& adapter) {
   }
 }
 
+AdapterShapes adapter_shapes(const ModelConfig& config) {
+  AdapterShapes shapes;
+  shapes.num_layers = config.num_layers;
+  for (LinearModule module : kAllLinearModules) shapes.modules[static_cast<int>(module)] = module_shape(config, module);
+  return shapes;
+}
+
+std::string adapter_shapes_to_json(const AdapterShapes& shapes) {
+  json modules = json::object();
+  for (LinearModule module : kAllLinearModules) {
+    auto [out, in] = shapes.modules[static_cast<int>(module)];
+    modules[module_name(module)] = {out, in};
+  }
+  return json{{"num_layers", shapes.num_layers}, {"modules", modules}}.dump();
+}
+
+AdapterShapes parse_adapter_shapes(const std::string& json_text, const std::string& where) {
+  json parsed = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object()) fail("{}: base model shapes are not a JSON object", where);
+  auto positive = [&](const json& value, const std::string& field) {
+    if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > (int64_t{1} << 24))
+      fail("{}: base model shapes: {} = {} is not an integer from 1 to 2^24", where, field, value.dump());
+    return value.get<int64_t>();
+  };
+  AdapterShapes shapes;
+  shapes.num_layers = positive(parsed.value("num_layers", json()), "num_layers");
+  const json modules = parsed.value("modules", json());
+  if (!modules.is_object()) fail("{}: base model shapes: 'modules' is not an object", where);
+  for (LinearModule module : kAllLinearModules) {
+    const json shape = modules.value(module_name(module), json());
+    if (!shape.is_array() || shape.size() != 2)
+      fail("{}: base model shapes: modules.{} is not [out_features, in_features]", where, module_name(module));
+    const std::string field = fmt::format("modules.{}", module_name(module));
+    shapes.modules[static_cast<int>(module)] = {positive(shape[0], field), positive(shape[1], field)};
+  }
+  return shapes;
+}
+
 void validate_against(const LoraAdapter& adapter, const ModelConfig& config) {
-  const std::string where = config.source.empty() ? "the base model" : config.source;
+  validate_against(adapter, adapter_shapes(config), config.source.empty() ? "the base model" : config.source);
+}
+
+void validate_against(const LoraAdapter& adapter, const AdapterShapes& shapes, const std::string& where) {
   if (adapter.config.rank < 1 || adapter.config.rank > kMaxLoraRank)
     fail("adapter rank {} is outside 1..{}", adapter.config.rank, kMaxLoraRank);
-  if (static_cast<int64_t>(adapter.layers.size()) != config.num_layers)
-    fail("the adapter has {} layers but {} has {}", adapter.layers.size(), where, config.num_layers);
-  for (int64_t layer = 0; layer < config.num_layers; ++layer)
+  if (static_cast<int64_t>(adapter.layers.size()) != shapes.num_layers)
+    fail("the adapter has {} layers but {} has {}", adapter.layers.size(), where, shapes.num_layers);
+  for (int64_t layer = 0; layer < shapes.num_layers; ++layer)
     for (LinearModule module : adapter.config.target_modules) {
-      auto [out, in] = module_shape(config, module);
+      auto [out, in] = shapes.modules[static_cast<int>(module)];
       const LoraPair& pair = adapter.pair(layer, module);
       if (!pair.A.defined() || !pair.B.defined())
         fail("the adapter lacks layer {} {} although it targets it", layer, module_name(module));

@@ -87,12 +87,29 @@ struct LoraAdapter {
 // PEFT's tensor names (file names: adapters/peft_files.h).
 std::string peft_tensor_name(int64_t layer, LinearModule module, char which /* 'A' or 'B' */);
 
+// What an adapter must fit in a base model: the number of decoder layers and
+// {out_features, in_features} of each of the seven projections. The registry
+// records it beside the base-model fingerprint, so adapters can be checked
+// against the base without loading it.
+struct AdapterShapes {
+  int64_t num_layers = 0;
+  std::array<std::pair<int64_t, int64_t>, kLinearModuleCount> modules{};  // ordered as kAllLinearModules
+};
+AdapterShapes adapter_shapes(const ModelConfig& config);
+// {"num_layers": N, "modules": {"q_proj": [out, in], …}}; the parser throws
+// mnemo::Error naming `where` and the field for anything else.
+std::string adapter_shapes_to_json(const AdapterShapes& shapes);
+AdapterShapes parse_adapter_shapes(const std::string& json_text, const std::string& where);
+
 // Reads a PEFT LoRA directory. Tensors are copied into memory in the stored
 // dtype. Throws mnemo::Error naming the file and the field or tensor for: a
 // missing file, a config field that is absent, malformed or asks for an
 // unsupported feature, a target module other than the seven projections, an
-// unknown, missing or misshapen tensor (rank differs from `r`), non-float data.
+// unknown, missing or misshapen tensor (rank differs from `r`), non-float data,
+// a NaN or infinite weight, or a file that is not a regular file.
 LoraAdapter read_peft_adapter(const std::string& dir);
+// The same from the two files wherever they are (registry blobs are named by hash).
+LoraAdapter read_peft_adapter_files(const std::string& config_path, const std::string& weights_path);
 
 // Writes `adapter` as a PEFT directory, atomically: everything goes to a
 // temporary sibling directory that is fsynced and then renamed into place (an
@@ -105,6 +122,8 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& adapter);
 // A [rank, in] and B [out, rank] of the model's module shapes, 1 ≤ rank ≤ 64.
 // Throws mnemo::Error saying which layer/module/tensor does not fit.
 void validate_against(const LoraAdapter& adapter, const ModelConfig& config);
+// The same against recorded shapes; `where` names the base model in messages.
+void validate_against(const LoraAdapter& adapter, const AdapterShapes& shapes, const std::string& where);
 
 // PEFT's initialisation for training (init_lora_weights=True): A
 // kaiming-uniform (a = √5, i.e. U(−1/√in, 1/√in)), B zero — so a fresh

@@ -4,6 +4,7 @@
 #include "adapters/registry.h"
 
 #include "adapters/file_system.h"
+#include "adapters/lora_adapter.h"
 #include "model/safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,8 @@ void validate_user_id(const std::string& user) {
                                            user.substr(0, 128), i));
   }
   if (user == "." || user == "..") throw RegistryUsageError(fmt::format("user id {:?} is not allowed", user));
+  if (user[0] == '-')
+    throw RegistryUsageError(fmt::format("user id {:?} starts with '-' (it would read as a command-line flag)", user));
 }
 
 bool VerifyReport::ok() const {
@@ -98,13 +101,38 @@ std::vector<std::string> Registry::erase_blobs_locked(const std::vector<std::str
   return removable;
 }
 
-void Registry::init(const std::string& base_fingerprint) {
+void Registry::init(const std::string& base_fingerprint, const std::string& shapes_json) {
   if (base_fingerprint.empty()) throw RegistryUsageError("the base-model fingerprint is empty");
+  std::string shapes;
+  if (!shapes_json.empty()) shapes = adapter_shapes_to_json(parse_adapter_shapes(shapes_json, "init"));
   std::unique_ptr<FileLock> lock = index_->lock_writers();
   index_->set_base_fingerprint(base_fingerprint, options_.actor);
+  if (!shapes.empty()) index_->set_base_shapes(shapes, options_.actor);
 }
 
 std::optional<std::string> Registry::base_fingerprint() { return index_->base_fingerprint(); }
+std::optional<std::string> Registry::base_shapes() { return index_->base_shapes(); }
+
+namespace {
+
+// What every stored adapter must pass: it loads (the safetensors and PEFT
+// rules, finite weights) and fits the base model's recorded shapes.
+void check_adapter_loads(const std::string& config_path, const std::string& weights_path,
+                         const std::optional<std::string>& shapes_json, const std::string& what) {
+  if (!shapes_json)
+    throw RegistryUsageError(fmt::format(
+        "{}: the registry does not record its base model's shapes, so the adapter cannot be checked against it; "
+        "record them once with `mnemo adapters init --model PATH` (training or serving with the model does too)",
+        what));
+  LoraAdapter adapter = read_peft_adapter_files(config_path, weights_path);
+  try {
+    validate_against(adapter, parse_adapter_shapes(*shapes_json, "the registry"), "the registry's base model");
+  } catch (const Error& e) {
+    fail("{}: {}", what, e.what());
+  }
+}
+
+}  // namespace
 
 AdapterCandidate Registry::inspect(const PublishRequest& request) {
   AdapterCandidate candidate;
@@ -126,6 +154,7 @@ AdapterCandidate Registry::inspect(const PublishRequest& request) {
   if (auto it = config.find("peft_type"); it != config.end() && *it != "LORA")
     fail("{}: peft_type is {}, only LORA adapters are supported", config_path, it->dump());
 
+  check_adapter_loads(config_path, weights_path, index_->base_shapes(), request.adapter_dir);
   candidate.metadata = read_safetensors_metadata(weights_path);
   auto meta = [&](const char* key) {
     auto it = candidate.metadata.find(key);
@@ -173,7 +202,6 @@ std::vector<PublishResult> Registry::publish_batch(const std::vector<PublishRequ
     if (candidate.base_fingerprint != expected_base)
       fail("{}: adapter base model {} does not match the registry's base model {}{}", candidate.dir,
            candidate.base_fingerprint, expected_base, registry_base ? "" : " (set by the first adapter of this batch)");
-    if (options_.validator) options_.validator(candidate);
   }
 
   // Blobs first, durably; only then the one transaction that references them.
@@ -302,10 +330,30 @@ VerifyReport Registry::verify() {
   }
   for (const std::string& hash : referenced)
     if (!present.count(hash)) report.problems.push_back(VerifyProblem{hash, "missing", {}});
+  // Every version must still load as publish would check it (a registry
+  // written before those checks, or edited by hand, may hold one that does not).
+  std::set<std::string> damaged;
+  for (const VerifyProblem& problem : report.problems) damaged.insert(problem.sha256);
+  std::optional<std::string> shapes = index_->base_shapes();
+  for (const UserSummary& user : index_->list_users())
+    for (const VersionRecord& record : index_->versions(user.user)) {
+      std::map<std::string, const FileRef*> files;
+      for (const FileRef& file : record.files) files[file.name] = &file;
+      const FileRef* config = files[kAdapterConfigFile];
+      const FileRef* weights = files[kAdapterWeightsFile];
+      if (!config || !weights || damaged.count(config->sha256) || damaged.count(weights->sha256)) continue;
+      const std::string name = fmt::format("{}@{}", record.user, record.version);
+      try {
+        check_adapter_loads(blobs_->fetch(config->sha256), blobs_->fetch(weights->sha256), shapes, name);
+      } catch (const Error& e) {
+        report.problems.push_back(VerifyProblem{weights->sha256, std::string("does not load: ") + e.what(), {name}});
+      }
+    }
   if (report.ok()) return report;
   // Name the versions that a damaged blob breaks (rare, so a full scan is fine).
   std::map<std::string, VerifyProblem*> by_hash;
-  for (VerifyProblem& problem : report.problems) by_hash[problem.sha256] = &problem;
+  for (VerifyProblem& problem : report.problems)
+    if (problem.used_by.empty()) by_hash[problem.sha256] = &problem;  // load problems name their version already
   for (const UserSummary& user : index_->list_users())
     for (const VersionRecord& record : index_->versions(user.user))
       for (const FileRef& file : record.files)

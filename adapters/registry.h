@@ -43,8 +43,9 @@ class RegistryCorruption : public Error {
   using Error::Error;
 };
 
-// `[A-Za-z0-9._-]{1,128}`, and not "." or ".." (a user id may become a path
-// component on export). Throws RegistryUsageError saying what is wrong.
+// `[A-Za-z0-9._-]{1,128}`, not "." or ".." (a user id may become a path
+// component on export) and not starting with "-" (it could not be named on a
+// command line). Throws RegistryUsageError saying what is wrong.
 void validate_user_id(const std::string& user);
 
 // The safetensors `__metadata__` keys that carry Mnemo's own facts.
@@ -64,17 +65,11 @@ struct AdapterCandidate {
   std::map<std::string, std::string> metadata;  // the whole safetensors __metadata__
 };
 
-// Checks an adapter against the base model before it is stored (PEFT shapes,
-// target modules, rank); throws mnemo::Error to refuse. The LoRA code installs
-// one; the registry itself checks only identity and fingerprints.
-using AdapterValidator = std::function<void(const AdapterCandidate&)>;
-
 struct RegistryOptions {
   FileSystem* file_system = nullptr;  // nullptr: the real one. Not owned.
   OpenMode mode = OpenMode::kReadOnly;
   bool durable = true;   // false skips fsync: for seeding benchmarks only
   std::string actor;     // who is recorded in the audit log; default $USER
-  AdapterValidator validator;
 };
 
 struct PublishRequest {
@@ -104,7 +99,7 @@ struct GcReport {
 
 struct VerifyProblem {
   std::string sha256;
-  std::string problem;  // "missing", "hash mismatch: actual …", "unreferenced"
+  std::string problem;  // "missing", "hash mismatch: actual …", "unreferenced", "does not load: …"
   std::vector<std::string> used_by;  // "user@version"
 };
 struct VerifyReport {
@@ -125,15 +120,21 @@ class Registry {
   Registry(std::unique_ptr<RegistryIndex> index, std::unique_ptr<BlobStore> blobs, RegistryOptions options);
   ~Registry();
 
-  // Sets the base-model fingerprint. Throws if a different one is set.
-  void init(const std::string& base_fingerprint);
+  // Sets the base-model fingerprint and, when given, the shapes adapters must
+  // fit (adapter_shapes_to_json in adapters/lora_adapter.h). Throws if
+  // different ones are set.
+  void init(const std::string& base_fingerprint, const std::string& shapes_json = "");
   std::optional<std::string> base_fingerprint();
+  std::optional<std::string> base_shapes();
 
   // Reads the adapter directory (adapter_config.json and
-  // adapter_model.safetensors), checks the user id, the base fingerprint
-  // (the first publish sets the registry's) and the validator, stores the
-  // files as blobs and adds a version, live if asked. Errors leave nothing
-  // visible changed (at most an unreferenced blob for gc).
+  // adapter_model.safetensors, regular files only), checks the user id, the
+  // base fingerprint (the first publish sets the registry's) and that the
+  // adapter loads: the safetensors and PEFT rules, finite weights, and the
+  // shapes recorded for the base model (a registry without recorded shapes
+  // refuses every publish, naming how to record them). Then stores the files
+  // as blobs and adds a version, live if asked. Errors leave nothing visible
+  // changed (at most an unreferenced blob for gc).
   PublishResult publish(const PublishRequest& request);
   // Every request checked first, then all versions added in one transaction.
   std::vector<PublishResult> publish_batch(const std::vector<PublishRequest>& requests);
@@ -162,7 +163,7 @@ class Registry {
   // writer. RegistryNotFound when the user has no versions.
   ErasureReport erase(const std::string& user);
   GcReport gc();  // removes blobs that no version references
-  VerifyReport verify();  // re-hashes every blob
+  VerifyReport verify();  // re-hashes every blob and loads every version as publish would check it
 
   // Writes a version's files (the live one by default) into `dir` as a PEFT
   // directory, checking each hash. RegistryCorruption on a mismatch.

@@ -186,6 +186,27 @@ class SqliteIndex : public RegistryIndex {
     });
   }
 
+  std::optional<std::string> base_shapes() override {
+    std::lock_guard lock(mutex_);
+    Statement s = prepare("SELECT value FROM meta WHERE key='base_model_shapes'");
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
+  }
+
+  void set_base_shapes(const std::string& shapes_json, const std::string& actor) override {
+    transaction([&] {
+      Statement s = prepare("SELECT value FROM meta WHERE key='base_model_shapes'");
+      if (s.step()) {
+        std::string existing = s.text(0);
+        if (existing != shapes_json)
+          fail("registry at {} records base model shapes {}, not {}", root_, existing, shapes_json);
+        return;
+      }
+      prepare("INSERT INTO meta VALUES ('base_model_shapes', ?)").bind(1, shapes_json).run();
+      audit_locked("init", "", json{{"base_model_shapes", json::parse(shapes_json)}}.dump(), actor);
+    });
+  }
+
   std::vector<int64_t> add_versions(const std::vector<NewVersion>& versions, const std::string& actor) override {
     std::vector<int64_t> numbers;
     transaction([&] {

@@ -111,6 +111,10 @@ class RegistryIndex {
   virtual std::optional<std::string> base_fingerprint() = 0;
   // REQUIRES: no fingerprint set yet, or the same one.
   virtual void set_base_fingerprint(const std::string& fingerprint, const std::string& actor) = 0;
+  // The base model's adapter shapes (adapters/lora_adapter.h, as JSON).
+  virtual std::optional<std::string> base_shapes() = 0;
+  // REQUIRES: no shapes recorded yet, or the same ones.
+  virtual void set_base_shapes(const std::string& shapes_json, const std::string& actor) = 0;
 
   // Adds every version in one transaction (all or none), with one audit entry
   // each. Returns the assigned version numbers in order.

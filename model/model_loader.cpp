@@ -33,6 +33,12 @@ bool is_gguf_path(const std::string& path) {
   return std::filesystem::is_regular_file(path) && path.size() > 5 && path.substr(path.size() - 5) == ".gguf";
 }
 
+ModelConfig read_model_config(const std::string& path) {
+  if (!std::filesystem::exists(path)) fail("{}: no such model file or directory", path);
+  if (is_gguf_path(path)) return gguf_model_config(*GgufFile::open(path));
+  return load_model_config((std::filesystem::path(path) / "config.json").string());
+}
+
 std::shared_ptr<Transformer> load_transformer(const std::string& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   const at::ScalarType dtype = parse_dtype(options.dtype);

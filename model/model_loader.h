@@ -2,6 +2,8 @@
 // safetensors) or a GGUF file (dequantized at load into the chosen dtype).
 #pragma once
 
+#include "model/config.h"
+
 #include <memory>
 #include <string>
 
@@ -15,6 +17,9 @@ struct LoadOptions {
 };
 
 bool is_gguf_path(const std::string& path);
+
+// Only the config (config.json, or a GGUF file's metadata): no weights read.
+ModelConfig read_model_config(const std::string& path);
 
 // Loads weights and config. Throws mnemo::Error naming the file and what is
 // wrong for a missing or malformed config, a missing tensor, a wrong shape.

@@ -5,12 +5,14 @@
 #include "model/error.h"
 
 #include <ATen/ATen.h>
+#include <fmt/ranges.h>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -49,17 +51,72 @@ const DtypeInfo& dtype_of(at::ScalarType type, const std::string& tensor_name) {
 // larger length means a corrupt or hostile file, not a big model.
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
+// Parses the JSON header, refusing duplicate tensor names (the format forbids
+// them; a parser that keeps the first or the last would silently misread).
+json parse_header(const std::string& path, const char* text, uint64_t length) {
+  std::string duplicate;
+  std::set<std::string> names;
+  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && !names.insert(parsed.get<std::string>()).second &&
+        duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(text, text + length, on_event);
+  } catch (const json::parse_error& e) {
+    fail("{}: malformed JSON header at byte offset {}: {}", path, 8 + e.byte, e.what());
+  }
+  if (!header.is_object()) fail("{}: the header is not a JSON object", path);
+  if (!duplicate.empty()) fail("{}: tensor '{}' appears twice in the header", path, duplicate);
+  return header;
+}
+
+// The format's rule: the tensors' byte ranges tile the data section exactly,
+// with no overlap and no hole (so no two tensors alias and nothing hides in a gap).
+void check_data_layout(const std::string& path, const std::vector<SafetensorsEntry>& entries, uint64_t data_bytes,
+                       uint64_t data_offset) {
+  std::vector<const SafetensorsEntry*> by_offset;
+  for (const SafetensorsEntry& entry : entries) by_offset.push_back(&entry);
+  std::sort(by_offset.begin(), by_offset.end(), [](const SafetensorsEntry* a, const SafetensorsEntry* b) {
+    return std::tie(a->begin, a->end) < std::tie(b->begin, b->end);
+  });
+  uint64_t expected = 0;
+  const SafetensorsEntry* previous = nullptr;
+  for (const SafetensorsEntry* entry : by_offset) {
+    if (entry->begin < expected)
+      fail("{}: tensor '{}': data_offsets [{}, {}] overlap tensor '{}' [{}, {}]", path, entry->name, entry->begin,
+           entry->end, previous->name, previous->begin, previous->end);
+    if (entry->begin > expected)
+      fail("{}: tensor '{}': data_offsets begin at {} but the previous tensor ends at {} (file byte offset {}): "
+           "the data section has a hole",
+           path, entry->name, entry->begin, expected, data_offset + expected);
+    expected = entry->end;
+    previous = entry;
+  }
+  if (expected != data_bytes)
+    fail("{}: the tensors cover {} bytes of the data section but it holds {} (file byte offset {}): "
+         "trailing bytes or a truncated table",
+         path, expected, data_bytes, data_offset + expected);
+}
+
 }  // namespace
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     ::close(fd);
     fail("{}: cannot stat: {}", path, std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("{}: not a regular file", path);
   }
   uint64_t file_bytes = static_cast<uint64_t>(st.st_size);
   if (file_bytes < 8) {
@@ -82,13 +139,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   file->data_offset_ = 8 + header_bytes;
   uint64_t data_bytes = file_bytes - file->data_offset_;
 
-  json header;
-  try {
-    header = json::parse(bytes + 8, bytes + 8 + header_bytes);
-  } catch (const json::parse_error& e) {
-    fail("{}: malformed JSON header at byte offset {}: {}", path, 8 + e.byte, e.what());
-  }
-  if (!header.is_object()) fail("{}: the header is not a JSON object", path);
+  json header = parse_header(path, reinterpret_cast<const char*>(bytes) + 8, header_bytes);
 
   for (auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
@@ -113,21 +164,24 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     }
     const DtypeInfo* info = find_dtype(entry.dtype);
     if (!info) fail("{}: tensor '{}': unsupported dtype '{}'", path, name, entry.dtype);
-    uint64_t elements = 1;
+    uint64_t bytes_expected = info->bytes;  // checked: a hostile shape must not wrap around
     for (int64_t dim : entry.shape) {
       if (dim < 0) fail("{}: tensor '{}': negative dimension in shape", path, name);
-      elements *= static_cast<uint64_t>(dim);
+      if (__builtin_mul_overflow(bytes_expected, static_cast<uint64_t>(dim), &bytes_expected))
+        fail("{}: tensor '{}': shape [{}] holds more than 2^64 bytes of {}", path, name,
+             fmt::join(entry.shape, ", "), entry.dtype);
     }
     if (entry.begin > entry.end || entry.end > data_bytes)
       fail("{}: tensor '{}': data_offsets [{}, {}] run past the data section ({} bytes, file byte offset {}): "
            "truncated file",
            path, name, entry.begin, entry.end, data_bytes, file->data_offset_ + entry.end);
-    if (entry.end - entry.begin != elements * info->bytes)
-      fail("{}: tensor '{}': {} bytes for shape of {} {} elements ({} bytes expected)", path, name,
-           entry.end - entry.begin, elements, entry.dtype, elements * info->bytes);
+    if (entry.end - entry.begin != bytes_expected)
+      fail("{}: tensor '{}': {} bytes for {} shape [{}] ({} bytes expected)", path, name, entry.end - entry.begin,
+           entry.dtype, fmt::join(entry.shape, ", "), bytes_expected);
     file->index_[name] = file->entries_.size();
     file->entries_.push_back(std::move(entry));
   }
+  check_data_layout(path, file->entries_, data_bytes, file->data_offset_);
   return file;
 }
 
@@ -157,6 +211,8 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
 }
 
 std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) fail("{}: not a regular file", path);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot open: {}", path, std::strerror(errno));
   uint8_t length_bytes[8];
@@ -170,12 +226,7 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
   std::string text(header_bytes, '\0');
   in.seekg(8);
   in.read(text.data(), static_cast<std::streamsize>(header_bytes));
-  json header;
-  try {
-    header = json::parse(text);
-  } catch (const json::parse_error& e) {
-    fail("{}: malformed JSON header at byte offset {}: {}", path, 8 + e.byte, e.what());
-  }
+  json header = parse_header(path, text.data(), text.size());
   std::map<std::string, std::string> metadata;
   if (auto it = header.find("__metadata__"); it != header.end() && it->is_object())
     for (auto& [key, value] : it->items())

@@ -146,9 +146,22 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& json, const std::string& so
         token.rstrip = place.bool_member(entry, "rstrip", false);
         token.normalized = place.bool_member(entry, "normalized", true);
         token.special = place.bool_member(entry, "special", false);
-        max_id = std::max(max_id, token.id);
         added.push_back(std::move(token));
       }
+    }
+    // Ids index a table, so bound them by what the file holds before
+    // allocating it: a dense id space has every id below this limit.
+    const int64_t id_limit = static_cast<int64_t>(impl->model->vocab().size() + added.size());
+    for (const auto& [token, id] : impl->model->vocab())
+      if (id >= id_limit)
+        root.at("model").at("vocab").at(token).fail(fmt::format(
+            "id {} is beyond the vocabulary ({} tokens in model.vocab and added_tokens together)", id, id_limit));
+    for (size_t i = 0; i < added.size(); ++i) {
+      if (added[i].id >= id_limit)
+        root.at("added_tokens").at(i).at("id").fail(fmt::format(
+            "id {} is beyond the vocabulary ({} tokens in model.vocab and added_tokens together)", added[i].id,
+            id_limit));
+      max_id = std::max(max_id, added[i].id);
     }
     impl->tokens.assign(static_cast<size_t>(max_id + 1), std::string());
     impl->special.assign(impl->tokens.size(), false);

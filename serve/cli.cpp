@@ -1,5 +1,6 @@
 #include "serve/cli.h"
 
+#include "adapters/base_fingerprint.h"
 #include "adapters/registry.h"
 #include "model/base_model.h"
 #include "model/default_model.h"
@@ -51,6 +52,15 @@ void run_serve(const ServeOptions& options) {
     RegistryOptions registry_options;
     registry_options.mode = OpenMode::kReadOnly;
     registry = Registry::open(config.registry, registry_options);
+    // The same weights in another file format (GGUF, a converted directory)
+    // have another fingerprint, so a mismatch is said, not refused; the shapes
+    // every adapter is checked against on load still guard what can run.
+    if (std::optional<std::string> base = registry->base_fingerprint()) {
+      const std::string served = base_model_fingerprint(model_path);
+      if (*base != served)
+        spdlog::warn("registry {} holds adapters for base model {}, but {} is {}", config.registry, *base, model_path,
+                     served);
+    }
   } catch (const RegistryNotFound&) {
     spdlog::warn("no registry at {}: every request runs on the base model until one is created", config.registry);
     config.registry.clear();

@@ -1,8 +1,10 @@
 #include "serve/http_server.h"
 
+#include "adapters/base_fingerprint.h"
 #include "adapters/lora_adapter.h"
 #include "adapters/registry.h"
 #include "model/base_model.h"
+#include "model/default_model.h"
 #include "model/error.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
@@ -402,11 +404,12 @@ void HttpServer::State::load_adapter(const httplib::Request& request, httplib::R
   RegistryOptions options;
   options.mode = OpenMode::kReadWrite;
   options.actor = "mnemo serve (admin)";
-  const ModelConfig model_config = model.transformer->config();
-  options.validator = [model_config](const AdapterCandidate& candidate) {
-    validate_against(read_peft_adapter(candidate.dir), model_config);
-  };
   auto writable = Registry::open(config.registry, options);
+  // The registry checks what it stores against the shapes it records; a
+  // registry made before it recorded them learns them from the served model.
+  if (!writable->base_shapes())
+    writable->init(base_model_fingerprint(config.model.empty() ? default_model_path() : config.model),
+                   adapter_shapes_to_json(adapter_shapes(model.transformer->config())));
   PublishResult published =
       writable->publish(PublishRequest{body["lora_path"].get<std::string>(), user, "", /*make_live=*/true});
   response.set_content(json{{"status", "ok"}, {"user", published.user}, {"version", published.version}}.dump(),

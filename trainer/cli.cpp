@@ -322,19 +322,18 @@ void run_train(const TrainCommand& command) {
   if (!command.registry.empty()) {
     RegistryOptions options;
     options.mode = OpenMode::kCreate;
-    const ModelConfig model_config = model.transformer->config();
-    options.validator = [model_config](const AdapterCandidate& candidate) {
-      validate_against(read_peft_adapter(candidate.dir), model_config);
-    };
     registry = Registry::open(command.registry, std::move(options));
   } else if (!command.out.empty()) {
     fs::create_directories(command.out);
   }
-  if (registry)
+  if (registry) {
     if (std::optional<std::string> registered = registry->base_fingerprint();
         registered && *registered != base_fingerprint)
       fail("registry {} holds adapters for base model {}, but {} is {}", command.registry, *registered, model_path,
            base_fingerprint);
+    // What the registry checks every adapter against (recorded once).
+    registry->init(base_fingerprint, adapter_shapes_to_json(adapter_shapes(model.transformer->config())));
+  }
 
   std::unique_ptr<BaseModel> augment_model;
   if (config.data.augmentation && !config.data.augment_model.empty()) {

@@ -7,6 +7,7 @@
 // Seeding uses publish_batch with fsync off (durable = false) so that 100,000
 // users take seconds, not an hour of fsyncs; every timed operation runs on a
 // durable (fsyncing) handle, as in production.
+#include "adapters/lora_adapter.h"
 #include "adapters/registry.h"
 #include "bench/support/run_info.h"
 
@@ -31,15 +32,18 @@ using Clock = std::chrono::steady_clock;
 
 std::string user_name(int64_t i) { return fmt::format("user-{:06d}", i); }
 
-// A minimal PEFT adapter: a config and a 64-byte safetensors with Mnemo's
-// metadata, distinct per user and version (so no blob is shared but the config).
+// A minimal PEFT adapter (rank 2 on q_proj of a one-layer, 4-wide base): a
+// config and a 64-byte safetensors with Mnemo's metadata, distinct per user and version (so no blob is shared but the config).
 void write_adapter(const std::string& dir, const std::string& user, uint32_t salt) {
   fs::create_directories(dir);
-  std::ofstream(dir + "/adapter_config.json") << R"({"peft_type":"LORA","r":16,"lora_alpha":32})";
+  std::ofstream(dir + "/adapter_config.json")
+      << R"({"peft_type":"LORA","r":2,"lora_alpha":4,"target_modules":["q_proj"]})";
   json header = {
       {"__metadata__", {{"mnemo.user", user}, {"mnemo.base_model_fingerprint", "bench-base"}, {"mnemo.metrics", "{}"}}},
       {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
-       {{"dtype", "F32"}, {"shape", {16}}, {"data_offsets", {0, 64}}}}};
+       {{"dtype", "F32"}, {"shape", {2, 4}}, {"data_offsets", {0, 32}}}},
+      {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight",
+       {{"dtype", "F32"}, {"shape", {4, 2}}, {"data_offsets", {32, 64}}}}};
   std::string text = header.dump();
   text.resize((text.size() + 7) / 8 * 8, ' ');
   std::ofstream out(dir + "/adapter_model.safetensors", std::ios::binary);
@@ -105,6 +109,10 @@ int main(int argc, char** argv) {
     options.durable = false;
     options.actor = "bench";
     auto seeder = mnemo::Registry::open(root, options);
+    mnemo::AdapterShapes shapes;  // a one-layer base whose projections are all 4x4
+    shapes.num_layers = 1;
+    for (auto& shape : shapes.modules) shape = {4, 4};
+    seeder->init("bench-base", mnemo::adapter_shapes_to_json(shapes));
     for (int64_t first = 0; first < n_users; first += batch) {
       std::vector<mnemo::PublishRequest> requests;
       for (int64_t i = first; i < std::min(n_users, first + batch); ++i) {

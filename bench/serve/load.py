@@ -47,7 +47,7 @@ def model_shape(path):
     return hidden, value("llama.feed_forward_length"), value("llama.block_count"), hidden, kv * (hidden // heads)
 
 
-def write_adapter(directory, user, shape, seed):
+def write_adapter(directory, user, shape, seed, base):
     hidden, inter, layers, q_out, kv_out = shape
     shapes = {"self_attn.q_proj": (hidden, q_out), "self_attn.k_proj": (hidden, kv_out),
               "self_attn.v_proj": (hidden, kv_out), "self_attn.o_proj": (q_out, hidden),
@@ -61,7 +61,7 @@ def write_adapter(directory, user, shape, seed):
             tensors[f"{name}.lora_B.weight"] = (rng.standard_normal((fan_out, args.rank)) * 0.02).astype(np.float32)
     directory.mkdir(parents=True)
     save_file(tensors, str(directory / "adapter_model.safetensors"),
-              metadata={"format": "pt", "mnemo.user": user, "mnemo.base_model_fingerprint": "bench"})
+              metadata={"format": "pt", "mnemo.user": user, "mnemo.base_model_fingerprint": base})
     (directory / "adapter_config.json").write_text(json.dumps({
         "peft_type": "LORA", "r": args.rank, "lora_alpha": 2 * args.rank,
         "target_modules": [m.split(".")[1] for m in shapes]}))
@@ -119,8 +119,12 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="mnemo-bench-serve-"))
     shape = model_shape(args.model)
     users = [f"user{i:03d}" for i in range(max(clients))]
+    # The registry records the base model's fingerprint and the shapes adapters must fit.
+    init = subprocess.run([args.mnemo, "adapters", "--json", "init", "--registry", str(work / "registry"),
+                           "--model", args.model], check=True, capture_output=True, text=True)
+    base = json.loads(init.stdout)["base_model_fingerprint"]
     for i, user in enumerate(users):
-        write_adapter(work / "adapters" / user, user, shape, i)
+        write_adapter(work / "adapters" / user, user, shape, i, base)
     subprocess.run([args.mnemo, "adapters", "import", "--registry", str(work / "registry"), str(work / "adapters")],
                    check=True, stdout=subprocess.DEVNULL)
     keys = {user: f"sk-bench-{user}-000000000000" for user in users}

@@ -155,6 +155,7 @@ int main(int argc, char** argv) {
   registry_options.durable = false;
   registry_options.actor = "bench";
   auto registry = mnemo::Registry::open((scratch / "registry").string(), registry_options);
+  registry->init("bench", mnemo::adapter_shapes_to_json(mnemo::adapter_shapes(config)));
   std::vector<std::string> users;
   {
     mnemo::LoraConfig lora_config;

@@ -7,6 +7,7 @@
 #include "adapters/registry.h"
 #include "model/base_model.h"
 #include "model/default_model.h"
+#include "model/model_loader.h"
 #include "model/transformer.h"
 #include "support/command.h"
 #include "support/json_files.h"
@@ -137,6 +138,12 @@ TEST(MemoryEval, AdaptersAreScoredInSharedBatchesExactlyAsAlone) {
 
 TEST(MemoryEval, ReadsEachUsersLiveAdapterFromARegistry) {
   fs::path registry = testing::scratch_dir("memory_eval_registry"), out = testing::scratch_dir("memory_eval_registry_out");
+  {
+    RegistryOptions options;
+    options.mode = OpenMode::kCreate;
+    Registry::open(registry.string(), options)
+        ->init("test-base", adapter_shapes_to_json(adapter_shapes(read_model_config(default_model_path()))));
+  }
   for (const char* user : {"user01", "user02"}) {
     auto r = run_command(mnemo() + " adapters --registry " + shell_quote(registry.string()) + " publish " +
                          shell_quote((random_adapters() / user).string()) + " --user " + user +

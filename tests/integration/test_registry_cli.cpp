@@ -1,7 +1,9 @@
 // `mnemo adapters …` driven as an operator would: the real binary
 // ($MNEMO_BINARY), tables and --json, and the documented exit codes.
+#include "adapters/base_fingerprint.h"
+#include "adapters/lora_adapter.h"
 #include "adapters/registry.h"
-#include "model/safetensors.h"
+#include "model/model_loader.h"
 #include "support/reference.h"
 
 #include <ATen/ATen.h>
@@ -33,17 +35,6 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-void write_adapter(const std::string& dir, const std::string& user, float fill, const std::string& base = "base-A") {
-  fs::create_directories(dir);
-  std::ofstream(dir + "/adapter_config.json") << R"({"peft_type":"LORA","r":4,"lora_alpha":8})";
-  write_safetensors(dir + "/adapter_model.safetensors",
-                    {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", at::full({4, 8}, fill)}},
-                    {{kMetaUser, user},
-                     {kMetaBaseFingerprint, base},
-                     {kMetaDataFingerprint, "data-" + user},
-                     {kMetaMetrics, R"({"recall":0.75})"}});
-}
-
 class RegistryCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -53,7 +44,23 @@ class RegistryCli : public ::testing::Test {
                                 std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))
                .string();
     root_ = dir_ + "/registry";
+    model_ = (testing::reference_dir() / "models" / "llama").string();
+    base_ = base_model_fingerprint(model_);
   }
+  // An adapter for the reference model (what `init --model` records), with Mnemo's metadata.
+  void write_adapter(const std::string& dir, const std::string& user, float seed, const std::string& base = "") {
+    LoraConfig config;
+    config.rank = 4;
+    config.alpha = 8;
+    config.target_modules = {LinearModule::Q, LinearModule::V};
+    LoraAdapter adapter = make_random_adapter(config, read_model_config(model_), static_cast<uint64_t>(seed * 1000));
+    adapter.metadata = {{kMetaUser, user},
+                        {kMetaBaseFingerprint, base.empty() ? base_ : base},
+                        {kMetaDataFingerprint, "data-" + user},
+                        {kMetaMetrics, R"({"recall":0.75})"}};
+    write_peft_adapter(dir, adapter);
+  }
+  void init() { ASSERT_EQ(mnemo("init --model " + model_).exit_code, 0); }
   CommandResult mnemo(const std::string& args) {
     std::string command = fmt::format("{} adapters --registry {} --actor ops {} >{}/out 2>{}/err", binary_, root_, args,
                                       dir_, dir_);
@@ -65,13 +72,15 @@ class RegistryCli : public ::testing::Test {
     EXPECT_EQ(run.exit_code, 0) << args << "\n" << run.err;
     return json::parse(run.out);
   }
-  std::string binary_, dir_, root_;
+  std::string binary_, dir_, root_, model_, base_;
 };
 
 TEST_F(RegistryCli, HelpDocumentsEverySubcommandAndTheExitCodes) {
   CommandResult help = mnemo("--help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos) << help.out;
+  EXPECT_EQ(help.out.find("105"), std::string::npos) << "names exit codes that never occur";
+  EXPECT_EQ(mnemo("show --no-such-flag").exit_code, 2);
   for (const char* sub : {"init", "publish", "list", "show", "rollback", "rm", "gc", "verify", "import", "export", "audit"}) {
     EXPECT_NE(help.out.find(sub), std::string::npos) << sub;
     CommandResult sub_help = mnemo(std::string(sub) + " --help");
@@ -84,7 +93,10 @@ TEST_F(RegistryCli, PublishListShowRollbackAndErase) {
   write_adapter(dir_ + "/a1", "alice", 1);
   write_adapter(dir_ + "/a2", "alice", 2);
   write_adapter(dir_ + "/b1", "bob", 3);
-  EXPECT_EQ(mnemo("init --base-fingerprint base-A").exit_code, 0);
+  init();
+  json initialised = mnemo_json("init");
+  EXPECT_EQ(initialised["base_model_fingerprint"], base_);
+  EXPECT_EQ(initialised["base_model_shapes"]["modules"]["q_proj"].size(), 2u);
   CommandResult published = mnemo("publish " + dir_ + "/a1 --live");
   EXPECT_EQ(published.exit_code, 0) << published.err;
   EXPECT_NE(published.out.find("alice@1 (live)"), std::string::npos) << published.out;
@@ -129,8 +141,8 @@ TEST_F(RegistryCli, PublishListShowRollbackAndErase) {
   EXPECT_EQ(mnemo_json("gc")["blobs_removed"].size(), 0u);
 }
 
-// Two processes (two training shards, say) publishing into a registry that
-// does not exist yet: both succeed. Before the fix one of them failed about
+// Two processes (two training shards, say) creating and publishing into a
+// registry that does not exist yet: both succeed. Before the fix one of them failed about
 // one time in four with "PRAGMA journal_mode=WAL: database is locked"; 12
 // rounds catch that with 96% probability.
 TEST_F(RegistryCli, TwoProcessesCreatingOneRegistryAtOnceBothPublish) {
@@ -139,8 +151,10 @@ TEST_F(RegistryCli, TwoProcessesCreatingOneRegistryAtOnceBothPublish) {
   for (int round = 0; round < 12; ++round) {
     const std::string root = fmt::format("{}/registry_{}", dir_, round);
     auto publish = [&](const char* name) {
-      return fmt::format("{} adapters --registry {} publish {}/{} --live >{}/{}_{}.log 2>&1", binary_, root, dir_, name,
-                         dir_, name, round);
+      return fmt::format(
+          "{{ {0} adapters --registry {1} init --model {2} && {0} adapters --registry {1} publish {3}/{4} --live; }} "
+          ">{3}/{4}_{5}.log 2>&1",
+          binary_, root, model_, dir_, name, round);
     };
     const std::string script =
         fmt::format("{} & p=$!; {}; b=$?; wait $p; a=$?; exit $((a * 16 + b))", publish("a"), publish("b"));
@@ -158,12 +172,25 @@ TEST_F(RegistryCli, TwoProcessesCreatingOneRegistryAtOnceBothPublish) {
 
 TEST_F(RegistryCli, ExportAndImportMovePeftDirectoriesBetweenRegistries) {
   write_adapter(dir_ + "/a1", "alice", 1);
+  write_adapter(dir_ + "/a2", "alice", 2);
+  init();
   ASSERT_EQ(mnemo("publish " + dir_ + "/a1 --live").exit_code, 0);
   CommandResult exported = mnemo("export alice " + dir_ + "/exported/alice");
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   EXPECT_TRUE(fs::exists(dir_ + "/exported/alice/adapter_config.json"));
   EXPECT_EQ(read_file(dir_ + "/exported/alice/adapter_model.safetensors"), read_file(dir_ + "/a1/adapter_model.safetensors"));
+
+  // Exporting over another adapter needs --force.
+  ASSERT_EQ(mnemo("publish " + dir_ + "/a2 --live").exit_code, 0);
+  CommandResult over = mnemo("export alice " + dir_ + "/exported/alice");
+  EXPECT_EQ(over.exit_code, 2);
+  EXPECT_NE(over.err.find("--force"), std::string::npos) << over.err;
+  EXPECT_EQ(read_file(dir_ + "/exported/alice/adapter_model.safetensors"), read_file(dir_ + "/a1/adapter_model.safetensors"));
+  ASSERT_EQ(mnemo("export alice " + dir_ + "/exported/alice --force").exit_code, 0);
+  EXPECT_EQ(read_file(dir_ + "/exported/alice/adapter_model.safetensors"), read_file(dir_ + "/a2/adapter_model.safetensors"));
+
   root_ = dir_ + "/second";
+  init();
   json imported = mnemo_json("import " + dir_ + "/exported");
   ASSERT_EQ(imported.size(), 1u);
   EXPECT_EQ(imported[0]["user"], "alice");
@@ -173,6 +200,10 @@ TEST_F(RegistryCli, ExportAndImportMovePeftDirectoriesBetweenRegistries) {
 TEST_F(RegistryCli, ErrorsHaveTheirDocumentedExitCodes) {
   write_adapter(dir_ + "/a1", "alice", 1);
   EXPECT_EQ(mnemo("list").exit_code, 3);  // no registry yet
+  CommandResult unchecked = mnemo("publish " + dir_ + "/a1 --live");
+  EXPECT_EQ(unchecked.exit_code, 2);  // the registry cannot check shapes it does not know
+  EXPECT_NE(unchecked.err.find("adapters init --model"), std::string::npos) << unchecked.err;
+  init();
   ASSERT_EQ(mnemo("publish " + dir_ + "/a1 --live").exit_code, 0);
   CommandResult bad_user = mnemo("show ../../etc");
   EXPECT_EQ(bad_user.exit_code, 2);

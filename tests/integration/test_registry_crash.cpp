@@ -8,6 +8,7 @@
 #include "adapters/registry.h"
 #include "model/safetensors.h"
 #include "support/reference.h"
+#include "support/test_adapter.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -34,11 +35,9 @@ std::string scratch_dir(const std::string& name) { return testing::scratch_dir("
 
 // Large enough (256 KiB) that a kill often lands in the middle of a blob write.
 void write_adapter(const std::string& dir, const std::string& user, float fill) {
-  fs::create_directories(dir);
-  std::ofstream(dir + "/adapter_config.json") << R"({"peft_type":"LORA","r":16,"lora_alpha":32})";
-  write_safetensors(dir + "/adapter_model.safetensors",
-                    {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", at::full({64, 1024}, fill)}},
-                    {{kMetaUser, user}, {kMetaBaseFingerprint, "base-A"}});
+  // 128 KiB of weights: large enough that a kill often lands mid-write.
+  testing::write_test_adapter(dir, {{kMetaUser, user}, {kMetaBaseFingerprint, "base-A"}}, fill, /*in_features=*/1024,
+                              /*rank=*/16);
 }
 
 std::string sha256_of_file(const std::string& path) {
@@ -129,7 +128,7 @@ TEST(RegistryCrash, SigkillAtRandomPointsNeverTearsTheRegistry) {
   for (const std::string& user : kUsers)
     for (int variant = 0; variant < 3; ++variant)
       write_adapter(fmt::format("{}/{}-{}", adapters, user, variant), user, static_cast<float>(variant + 1));
-  open(root, OpenMode::kCreate)->init("base-A");
+  open(root, OpenMode::kCreate)->init("base-A", testing::test_base_shapes(1024));
 
   int iterations = 300;
   if (const char* text = std::getenv("MNEMO_CRASH_ITERATIONS")) iterations = std::atoi(text);
@@ -161,7 +160,7 @@ TEST(RegistryCrash, TwoWriterProcessesSerializeAndReadersSeeWholeVersions) {
   std::string root = dir + "/registry";
   for (int variant = 0; variant < 4; ++variant)
     write_adapter(fmt::format("{}/carol-{}", dir, variant), "carol", static_cast<float>(variant));
-  open(root, OpenMode::kCreate)->init("base-A");
+  open(root, OpenMode::kCreate)->init("base-A", testing::test_base_shapes(1024));
   constexpr int kPerWriter = 15;
   std::vector<pid_t> writers;
   for (int w = 0; w < 2; ++w) {

@@ -67,6 +67,7 @@ class ServeEngineTest : public ::testing::Test {
     options.mode = OpenMode::kCreate;
     options.actor = "tester";
     registry_ = Registry::open((dir_ / "registry").string(), options);
+    registry_->init("tiny-llama", adapter_shapes_to_json(adapter_shapes(model_.transformer->config())));
   }
 
   LoraAdapter adapter_for(uint64_t seed, int64_t rank = 8) {

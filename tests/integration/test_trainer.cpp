@@ -256,6 +256,7 @@ TEST(TrainCommand, ADryRunListsWhoseLogsChangedSinceTheirLiveVersionAndWritesNot
     RegistryOptions options;
     options.mode = OpenMode::kCreate;
     auto opened = Registry::open(registry.string(), std::move(options));
+    opened->init("test-base", adapter_shapes_to_json(adapter_shapes(model().transformer->config())));
     LoraConfig config;
     config.rank = 4;
     config.alpha = 8;

@@ -4,6 +4,7 @@
 // each key gets its own user's memory, equal to `mnemo generate --adapter`;
 // chat and streams; OpenAI's error classes; a full queue's 429; a client
 // leaving mid-stream; SIGTERM ends it with exit code 0, and no key is logged.
+#include "adapters/base_fingerprint.h"
 #include "adapters/lora_adapter.h"
 #include "adapters/registry.h"
 #include "model/config.h"
@@ -46,6 +47,7 @@ TEST(ServeOpenAi, TheRealClientGetsEachUsersOwnMemoryAndOpenAisErrors) {
   registry_options.mode = OpenMode::kCreate;
   registry_options.actor = "test";
   auto registry = Registry::open((dir / "registry").string(), registry_options);
+  registry->init(base_model_fingerprint(model), adapter_shapes_to_json(adapter_shapes(transformer->config())));
   std::map<std::string, std::string> adapter_dirs;
   uint64_t seed = 100;
   for (const std::string user : {"alice", "bob", "carol"}) {
@@ -54,7 +56,7 @@ TEST(ServeOpenAi, TheRealClientGetsEachUsersOwnMemoryAndOpenAisErrors) {
     config.alpha = 16;
     LoraAdapter adapter = make_random_adapter(config, transformer->config(), ++seed, 0.3);
     adapter.metadata[kMetaUser] = user;
-    adapter.metadata[kMetaBaseFingerprint] = "tiny-llama";
+    adapter.metadata[kMetaBaseFingerprint] = *registry->base_fingerprint();
     adapter.metadata[kMetaDataFingerprint] = "data";
     adapter_dirs[user] = (dir / "adapters" / user).string();
     write_peft_adapter(adapter_dirs[user], adapter);

@@ -3,6 +3,7 @@
 #include "adapters/registry.h"
 #include "model/safetensors.h"
 #include "support/reference.h"
+#include "support/test_adapter.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -24,15 +25,12 @@ std::string scratch_dir(const std::string& name) { return testing::scratch_dir("
 
 // A small PEFT adapter directory with Mnemo's metadata.
 void write_adapter(const std::string& dir, const std::string& user, float fill, const std::string& base = "base-A") {
-  fs::create_directories(dir);
-  std::ofstream(dir + "/adapter_config.json") << R"({"peft_type":"LORA","r":4,"lora_alpha":8,"target_modules":["q_proj"]})";
-  write_safetensors(dir + "/adapter_model.safetensors",
-                    {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", at::full({4, 8}, fill)},
-                     {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", at::full({8, 4}, fill)}},
-                    {{kMetaUser, user},
-                     {kMetaBaseFingerprint, base},
-                     {kMetaDataFingerprint, "data-" + user},
-                     {kMetaMetrics, R"({"recall":0.9})"}});
+  testing::write_test_adapter(dir,
+                              {{kMetaUser, user},
+                               {kMetaBaseFingerprint, base},
+                               {kMetaDataFingerprint, "data-" + user},
+                               {kMetaMetrics, R"({"recall":0.9})"}},
+                              fill);
 }
 
 std::string sha256_of_file(const std::string& path) {
@@ -62,6 +60,7 @@ class RegistryTest : public ::testing::Test {
     dir_ = scratch_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     root_ = dir_ + "/registry";
     registry_ = open(OpenMode::kCreate);
+    registry_->init("base-A", testing::test_base_shapes());
   }
   std::unique_ptr<Registry> open(OpenMode mode) {
     RegistryOptions options;

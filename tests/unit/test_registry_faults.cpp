@@ -4,12 +4,15 @@
 #include "adapters/registry.h"
 #include "model/safetensors.h"
 #include "support/reference.h"
+#include "support/test_adapter.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,13 +26,9 @@ using Op = FaultInjectingFileSystem::Op;
 std::string scratch_dir(const std::string& name) { return testing::scratch_dir("registry_faults_" + name).string(); }
 
 void write_adapter(const std::string& dir, const std::string& user, float fill, const std::string& base = "base-A") {
-  fs::create_directories(dir);
-  std::ofstream(dir + "/adapter_config.json") << R"({"peft_type":"LORA","r":4,"lora_alpha":8})";
   std::map<std::string, std::string> metadata{{kMetaBaseFingerprint, base}};
   if (!user.empty()) metadata[kMetaUser] = user;
-  write_safetensors(dir + "/adapter_model.safetensors",
-                    {{"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", at::full({4, 64}, fill)}},
-                    metadata);
+  testing::write_test_adapter(dir, metadata, fill, /*in_features=*/64);
 }
 
 // Everything an observer could see: rows and files.
@@ -46,6 +45,7 @@ class RegistryFaultTest : public ::testing::Test {
     dir_ = scratch_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
     root_ = dir_ + "/registry";
     registry_ = open(OpenMode::kCreate);
+    registry_->init("base-A", testing::test_base_shapes(/*in_features=*/64));
     write_adapter(dir_ + "/v1", "alice", 1);
     registry_->publish({dir_ + "/v1", "", "", true});
   }
@@ -73,7 +73,8 @@ class RegistryFaultTest : public ::testing::Test {
 TEST_F(RegistryFaultTest, BadUserIdsAreRefusedBeforeAnythingIsStored) {
   Snapshot before = snapshot();
   for (std::string user : {std::string(""), std::string("../../etc/passwd"), std::string("a/b"), std::string(".."),
-                           std::string("bob smith"), std::string("ünïcode"), std::string(129, 'a')}) {
+                           std::string("bob smith"), std::string("ünïcode"), std::string(129, 'a'),
+                           std::string("-alice"), std::string("--live")}) {
     write_adapter(dir_ + "/bad", "", 2);
     EXPECT_THROW(registry_->publish({dir_ + "/bad", user, "", true}), RegistryUsageError) << user;
     EXPECT_THROW(registry_->versions(user), RegistryUsageError) << user;
@@ -115,17 +116,74 @@ TEST_F(RegistryFaultTest, MalformedAdapterDirectoriesAreRefused) {
   EXPECT_EQ(snapshot(), before);
 }
 
-TEST_F(RegistryFaultTest, TheValidatorHookCanRefuseAnAdapter) {
-  RegistryOptions options;
-  options.mode = OpenMode::kReadWrite;
-  options.validator = [](const AdapterCandidate& candidate) {
-    if (candidate.metadata.count("mnemo.rank") == 0) fail("{}: no rank (validator)", candidate.dir);
-  };
-  auto strict = Registry::open(root_, options);
-  write_adapter(dir_ + "/v2", "alice", 2);
+// What a hostile-input probe got published (and made live) before the
+// registry checked that adapters load: each is refused and nothing changes.
+TEST_F(RegistryFaultTest, AdaptersThatDoNotLoadAreNeverStored) {
   Snapshot before = snapshot();
-  EXPECT_THROW(strict->publish({dir_ + "/v2", "", "", true}), Error);
+  auto refused = [&](const std::string& name, const std::string& expected) {
+    try {
+      registry_->publish({dir_ + "/" + name, "", "", true});
+      ADD_FAILURE() << name << ": published";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << name << ": " << e.what();
+    }
+  };
+  const std::map<std::string, std::string> meta{{kMetaUser, "alice"}, {kMetaBaseFingerprint, "base-A"}};
+  testing::write_test_adapter(dir_ + "/wrong_in", meta, 1, /*in_features=*/32);
+  refused("wrong_in", "needs [4, 64]");
+  testing::write_test_adapter(dir_ + "/nan", meta, std::nanf(""), 64);
+  refused("nan", "NaN or infinite");
+  testing::write_test_adapter(dir_ + "/inf", meta, INFINITY, 64);
+  refused("inf", "NaN or infinite");
+  testing::write_test_adapter(dir_ + "/huge_rank", meta, 1, 64);
+  std::ofstream(dir_ + "/huge_rank/adapter_config.json")
+      << R"({"peft_type":"LORA","r":100000,"lora_alpha":8,"target_modules":["q_proj"]})";
+  refused("huge_rank", "r = 100000");
+  testing::write_test_adapter(dir_ + "/truncated", meta, 1, 64);
+  fs::resize_file(dir_ + "/truncated/adapter_model.safetensors",
+                  fs::file_size(dir_ + "/truncated/adapter_model.safetensors") - 16);
+  refused("truncated", "truncated");
+  testing::write_test_adapter(dir_ + "/fifo", meta, 1, 64);
+  fs::remove(dir_ + "/fifo/adapter_model.safetensors");
+  ASSERT_EQ(::mkfifo((dir_ + "/fifo/adapter_model.safetensors").c_str(), 0600), 0);
+  refused("fifo", "not a regular file");  // and does not hang waiting for a writer
   EXPECT_EQ(snapshot(), before);
+  EXPECT_TRUE(registry_->verify().ok());
+}
+
+TEST_F(RegistryFaultTest, ARegistryWithoutRecordedShapesRefusesPublishes) {
+  RegistryOptions options;
+  options.mode = OpenMode::kCreate;
+  auto bare = Registry::open(dir_ + "/bare", options);
+  bare->init("base-A");  // a fingerprint alone says nothing about shapes
+  write_adapter(dir_ + "/v2", "alice", 2);
+  try {
+    bare->publish({dir_ + "/v2", "", "", true});
+    FAIL() << "published into a registry that cannot check shapes";
+  } catch (const RegistryUsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("adapters init --model"), std::string::npos) << e.what();
+  }
+  bare->init("base-A", testing::test_base_shapes(64));
+  EXPECT_EQ(bare->publish({dir_ + "/v2", "", "", true}).version, 1);
+  EXPECT_THROW(bare->init("base-A", testing::test_base_shapes(65)), Error);  // shapes are recorded once
+}
+
+// A version that no longer loads (stored before the checks existed, or the
+// recorded shapes edited by hand) fails verify, naming the version.
+TEST_F(RegistryFaultTest, VerifyLoadsEveryVersion) {
+  ASSERT_TRUE(registry_->verify().ok());
+  registry_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((root_ + "/index.sqlite").c_str(), &db), SQLITE_OK);
+  const std::string update =
+      "UPDATE meta SET value='" + testing::test_base_shapes(32) + "' WHERE key='base_model_shapes'";
+  ASSERT_EQ(sqlite3_exec(db, update.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  VerifyReport report = open(OpenMode::kReadOnly)->verify();
+  EXPECT_FALSE(report.ok());
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].problem.find("does not load"), std::string::npos) << report.problems[0].problem;
+  EXPECT_EQ(report.problems[0].used_by, std::vector<std::string>{"alice@1"});
 }
 
 TEST_F(RegistryFaultTest, AMissingRegistryIsNotFound) {
