@@ -183,7 +183,7 @@ void add_init(CLI::App& adapters, std::shared_ptr<Settings> settings) {
         return;
       }
       std::cout << fmt::format("registry at {} (base model {})\n", root,
-                               base ? *base : "not set: the first publish sets it");
+                               base ? *base : "not recorded");
       if (!base_shapes)
         std::cout << "adapter shapes not recorded: publishes are refused until `mnemo adapters init --model PATH`\n";
     });

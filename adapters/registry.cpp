@@ -196,13 +196,13 @@ std::vector<PublishResult> Registry::publish_batch(const std::vector<PublishRequ
 
   std::unique_ptr<FileLock> lock = index_->lock_writers();
   recover_locked();
-  std::optional<std::string> registry_base = index_->base_fingerprint();
-  std::string expected_base = registry_base ? *registry_base : (candidates.empty() ? "" : candidates[0].base_fingerprint);
-  for (const AdapterCandidate& candidate : candidates) {
-    if (candidate.base_fingerprint != expected_base)
-      fail("{}: adapter base model {} does not match the registry's base model {}{}", candidate.dir,
-           candidate.base_fingerprint, expected_base, registry_base ? "" : " (set by the first adapter of this batch)");
-  }
+  // inspect() refused every adapter of a registry without recorded shapes,
+  // which init() records together with the fingerprint.
+  const std::string registry_base = index_->base_fingerprint().value_or("(none recorded)");
+  for (const AdapterCandidate& candidate : candidates)
+    if (candidate.base_fingerprint != registry_base)
+      fail("{}: adapter base model {} does not match the registry's base model {}", candidate.dir,
+           candidate.base_fingerprint, registry_base);
 
   // Blobs first, durably; only then the one transaction that references them.
   std::vector<NewVersion> versions;
@@ -223,7 +223,6 @@ std::vector<PublishResult> Registry::publish_batch(const std::vector<PublishRequ
     }
     versions.push_back(std::move(item));
   }
-  if (!registry_base && !candidates.empty()) index_->set_base_fingerprint(expected_base, options_.actor);
   std::vector<int64_t> numbers = index_->add_versions(versions, options_.actor);
 
   std::vector<PublishResult> results;

@@ -129,7 +129,7 @@ class Registry {
 
   // Reads the adapter directory (adapter_config.json and
   // adapter_model.safetensors, regular files only), checks the user id, the
-  // base fingerprint (the first publish sets the registry's) and that the
+  // base fingerprint (init() records the registry's) and that the
   // adapter loads: the safetensors and PEFT rules, finite weights, and the
   // shapes recorded for the base model (a registry without recorded shapes
   // refuses every publish, naming how to record them). Then stores the files

@@ -25,7 +25,7 @@ void AddedTokenMatcher::add(const AddedToken& token, std::string pattern) {
                    [&](size_t a, size_t b) { return tokens_[a].pattern.size() > tokens_[b].pattern.size(); });
 }
 
-std::vector<TextPiece> AddedTokenMatcher::split(std::string_view text) const {
+std::vector<TextPiece> AddedTokenMatcher::split(std::string_view text, const Accept& accept) const {
   std::vector<TextPiece> pieces;
   size_t piece_start = 0;  // end of the previous kept match, with its stripped spaces
   size_t search = 0;       // where the automaton resumes: after the previous match proper
@@ -43,8 +43,12 @@ std::vector<TextPiece> AddedTokenMatcher::split(std::string_view text) const {
     }
     if (!found) break;
     size_t start = at - 1, stop = start + found->pattern.size();
-    search = stop;
     const AddedToken& token = found->token;
+    if (accept && !accept(start, stop, token)) {
+      search = start + 1;
+      continue;
+    }
+    search = stop;
     if (token.single_word) {
       bool left_ok = start == 0 || !is_word_byte(static_cast<unsigned char>(text[start - 1]));
       bool right_ok = stop == text.size() || !is_word_byte(static_cast<unsigned char>(text[stop]));

@@ -117,15 +117,19 @@ void add_stop_tokens(BaseModel& model) {
 
 }  // namespace
 
-std::vector<int32_t> encode_chat(const BaseModel& model, const std::vector<ChatMessage>& messages) {
+std::vector<int32_t> encode_chat(const BaseModel& model, const std::vector<ChatMessage>& messages,
+                                 ContentTokens content) {
   if (!model.chat_template) {
     std::string config = (fs::path(model.path) / "tokenizer_config.json").string();
     // Re-read to give the real reason (missing file, unknown template).
     ChatTemplate::from_tokenizer_config(config);
     fail("{}: the model has no chat template", model.path);
   }
-  return model.tokenizer->encode(model.chat_template->render(messages, /*add_generation_prompt=*/true),
-                                 /*add_special_tokens=*/false);
+  ChatTemplate::Rendered rendered = model.chat_template->render_marked(messages, /*add_generation_prompt=*/true);
+  std::vector<Tokenizer::Span> literal;
+  if (content == ContentTokens::kText)
+    for (auto [begin, end] : rendered.content) literal.push_back({begin, end});
+  return model.tokenizer->encode(rendered.text, /*add_special_tokens=*/false, literal);
 }
 
 }  // namespace mnemo

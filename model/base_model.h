@@ -30,9 +30,16 @@ struct BaseModel {
 BaseModel open_base_model(const std::string& path, const LoadOptions& options,
                           const std::string& chat_template_override = "");
 
+// What special-token text inside a message's content becomes.
+enum class ContentTokens {
+  kSpecial,  // <|im_end|> typed by a user is the control token (transformers' default)
+  kText,     // it is tokenized as text, so nobody can write a turn of another role (the server's mode)
+};
+
 // Renders `messages` with the model's chat template and tokenizes the result
-// (special tokens in the rendered text are matched, none added). Throws
+// (the template's special tokens are matched, none added). Throws
 // mnemo::Error when the model has no chat template.
-std::vector<int32_t> encode_chat(const BaseModel& model, const std::vector<ChatMessage>& messages);
+std::vector<int32_t> encode_chat(const BaseModel& model, const std::vector<ChatMessage>& messages,
+                                 ContentTokens content = ContentTokens::kSpecial);
 
 }  // namespace mnemo

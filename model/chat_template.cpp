@@ -180,7 +180,18 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path, const 
 }
 
 std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
-  std::string out;
+  return render_marked(messages, add_generation_prompt).text;
+}
+
+ChatTemplate::Rendered ChatTemplate::render_marked(const std::vector<ChatMessage>& messages,
+                                                   bool add_generation_prompt) const {
+  Rendered rendered;
+  std::string& out = rendered.text;
+  // Appends text that came from a message, marking where it lies.
+  auto content = [&](const std::string& text) {
+    rendered.content.emplace_back(out.size(), out.size() + text.size());
+    out += text;
+  };
   if (family_ == "chatml" && variant_ == "qwen3") {
     // Qwen3: the assistant turn after the last user query carries its
     // (possibly empty) <think> block; earlier turns lose their reasoning.
@@ -195,22 +206,27 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
     for (size_t i = 0; i < messages.size(); ++i) {
       const ChatMessage& m = messages[i];
       if (m.role == "user" || m.role == "system") {
-        out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+        out += "<|im_start|>" + m.role + "\n";
+        content(m.content);
+        out += "<|im_end|>\n";
       } else if (m.role == "assistant") {
-        std::string content = m.content, reasoning;
-        size_t close = content.find("</think>");
+        std::string text = m.content, reasoning;
+        size_t close = text.find("</think>");
         if (close != std::string::npos) {
-          std::string before = strip_chars(content.substr(0, close), '\n', false, true);
+          std::string before = strip_chars(text.substr(0, close), '\n', false, true);
           size_t open = before.rfind("<think>");
           reasoning = strip_chars(open == std::string::npos ? before : before.substr(open + 7), '\n', true, false);
-          content = strip_chars(content.substr(content.rfind("</think>") + 8), '\n', true, false);
+          text = strip_chars(text.substr(text.rfind("</think>") + 8), '\n', true, false);
         }
         out += "<|im_start|>assistant\n";
-        if (i > last_query && (i + 1 == messages.size() || !reasoning.empty()))
-          out += "<think>\n" + strip_chars(reasoning, '\n', true, true) + "\n</think>\n\n" +
-                 strip_chars(content, '\n', true, false);
-        else
-          out += content;
+        if (i > last_query && (i + 1 == messages.size() || !reasoning.empty())) {
+          out += "<think>\n";
+          content(strip_chars(reasoning, '\n', true, true));
+          out += "\n</think>\n\n";
+          content(strip_chars(text, '\n', true, false));
+        } else {
+          content(text);
+        }
         out += "<|im_end|>\n";
       } else {
         fail("{}: chat template: role \"{}\" is not supported by the Qwen3 template renderer", source_, m.role);
@@ -220,20 +236,30 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
   } else if (family_ == "chatml") {
     if (!messages.empty() && messages[0].role != "system" && !default_system_.empty())
       out += "<|im_start|>system\n" + default_system_ + "<|im_end|>\n";
-    for (const ChatMessage& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+    for (const ChatMessage& m : messages) {
+      out += "<|im_start|>" + m.role + "\n";
+      content(m.content);
+      out += "<|im_end|>\n";
+    }
     if (add_generation_prompt) out += "<|im_start|>assistant\n";
   } else if (family_ == "llama3") {
-    auto turn = [](const std::string& role, const std::string& content) {
-      return "<|start_header_id|>" + role + "<|end_header_id|>\n\n" + python_strip(content) + "<|eot_id|>";
+    auto turn = [&](const std::string& role, const std::string& text) {
+      out += "<|start_header_id|>" + role + "<|end_header_id|>\n\n";
+      content(python_strip(text));
+      out += "<|eot_id|>";
     };
     size_t first = 0;
     if (variant_ == "llama3.1") {
       std::string system;
       if (!messages.empty() && messages[0].role == "system") system = messages[0].content, first = 1;
-      out += bos_ + "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: " + date_ + "\n\n" + python_strip(system) + "<|eot_id|>";
+      out += bos_ + "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: " + date_ + "\n\n";
+      content(python_strip(system));
+      out += "<|eot_id|>";
     }
-    for (size_t i = first; i < messages.size(); ++i)
-      out += (i == 0 ? bos_ : "") + turn(messages[i].role, messages[i].content);
+    for (size_t i = first; i < messages.size(); ++i) {
+      if (i == 0) out += bos_;
+      turn(messages[i].role, messages[i].content);
+    }
     if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
   } else if (family_ == "llama2") {
     size_t first = 0;
@@ -243,22 +269,36 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool 
       const ChatMessage& m = messages[i];
       size_t index = i - first;
       if ((m.role == "user") != (index % 2 == 0)) raise_alternation();
-      std::string content = m.content;
-      if (index == 0 && has_system) content = "<<SYS>>\n" + messages[0].content + "\n<</SYS>>\n\n" + m.content;
-      if (m.role == "user") out += bos_ + "[INST] " + python_strip(content) + " [/INST]";
-      else if (m.role == "assistant") out += " " + python_strip(content) + " " + eos_;
+      std::string text = m.content;
+      if (index == 0 && has_system) text = "<<SYS>>\n" + messages[0].content + "\n<</SYS>>\n\n" + m.content;
+      if (m.role == "user") {
+        out += bos_ + "[INST] ";
+        content(python_strip(text));
+        out += " [/INST]";
+      } else if (m.role == "assistant") {
+        out += " ";
+        content(python_strip(text));
+        out += " " + eos_;
+      }
     }
   } else if (family_ == "mistral") {
     out += bos_;
     for (size_t i = 0; i < messages.size(); ++i) {
       const ChatMessage& m = messages[i];
       if ((m.role == "user") != (i % 2 == 0)) raise_alternation();
-      if (m.role == "user") out += "[INST] " + m.content + " [/INST]";
-      else if (m.role == "assistant") out += m.content + eos_;
-      else fail("chat template: Only user and assistant roles are supported!");
+      if (m.role == "user") {
+        out += "[INST] ";
+        content(m.content);
+        out += " [/INST]";
+      } else if (m.role == "assistant") {
+        content(m.content);
+        out += eos_;
+      } else {
+        fail("chat template: Only user and assistant roles are supported!");
+      }
     }
   }
-  return out;
+  return rendered;
 }
 
 }  // namespace mnemo

@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mnemo {
@@ -35,6 +36,13 @@ class ChatTemplate {
   // Throws mnemo::Error where the template would raise (llama2/mistral: roles
   // that do not alternate user/assistant; mistral: a system message).
   std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+  // The same text, with the byte ranges that came from the messages' content
+  // (as the template transformed it) rather than from the template itself.
+  struct Rendered {
+    std::string text;
+    std::vector<std::pair<size_t, size_t>> content;  // [begin, end)
+  };
+  Rendered render_marked(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
   std::string family() const { return family_; }
   const std::string& default_system_prompt() const { return default_system_; }
   const std::string& bos_token() const { return bos_; }

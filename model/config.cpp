@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <type_traits>
 
 namespace mnemo {
 namespace {
@@ -33,6 +34,20 @@ double positive_number(const json& object, const char* field, double fallback, c
   return it->get<double>();
 }
 
+// An optional field of a JSON type T (bool or string), `fallback` when absent
+// or null; a value of another type is an error naming the file and the field.
+template <typename T>
+T optional_field(const json& object, const char* field, T fallback, const std::string& source) {
+  auto it = object.find(field);
+  if (it == object.end() || it->is_null()) return fallback;
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!it->is_boolean()) fail("{}: field '{}' must be true or false, got {}", source, field, it->dump());
+  } else {
+    if (!it->is_string()) fail("{}: field '{}' must be a string, got {}", source, field, it->dump());
+  }
+  return it->get<T>();
+}
+
 // bos/eos ids are an int, a list of ints, or null.
 std::vector<int64_t> token_ids(const json& object, const char* field, const std::string& source) {
   auto it = object.find(field);
@@ -54,7 +69,8 @@ RopeScaling parse_rope_scaling(const json& config, const std::string& source) {
   auto it = config.find("rope_scaling");
   if (it == config.end() || it->is_null()) return scaling;
   if (!it->is_object()) fail("{}: field 'rope_scaling' must be an object", source);
-  std::string type = it->value("rope_type", it->value("type", std::string("default")));
+  std::string type = optional_field(*it, "rope_type", optional_field(*it, "type", std::string("default"), source),
+                                     source);
   if (type == "default") return scaling;
   if (type != "llama3")
     fail("{}: rope_scaling type '{}' is not supported (supported: default, llama3)", source, type);
@@ -125,14 +141,14 @@ ModelConfig parse_model_config(const json& config, const std::string& source) {
   } else {
     c.rope_scaling = parse_rope_scaling(config, source);
   }
-  c.tie_word_embeddings = config.value("tie_word_embeddings", false);
-  if (config.value("mlp_bias", false)) fail("{}: mlp_bias = true is not supported", source);
-  if (auto act = config.value("hidden_act", std::string("silu")); act != "silu")
+  c.tie_word_embeddings = optional_field(config, "tie_word_embeddings", false, source);
+  if (optional_field(config, "mlp_bias", false, source)) fail("{}: mlp_bias = true is not supported", source);
+  if (auto act = optional_field(config, "hidden_act", std::string("silu"), source); act != "silu")
     fail("{}: hidden_act '{}' is not supported (only silu)", source, act);
   if (c.architecture == Architecture::Llama || c.architecture == Architecture::Mistral)
-    c.attention_bias = config.value("attention_bias", false);
+    c.attention_bias = optional_field(config, "attention_bias", false, source);
   if (auto it = config.find("sliding_window"); it != config.end() && !it->is_null() &&
-      config.value("use_sliding_window", true))
+      optional_field(config, "use_sliding_window", true, source))
     c.sliding_window = positive_int(config, "sliding_window", source);
   c.bos_token_ids = token_ids(config, "bos_token_id", source);
   c.eos_token_ids = token_ids(config, "eos_token_id", source);

@@ -10,6 +10,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <memory>
 
 namespace mnemo {
@@ -37,17 +39,19 @@ std::vector<GenerationResult> generate(const Transformer& model, const Tokenizer
   std::vector<std::unique_ptr<Slot>> slots;
   for (size_t i = 0; i < requests.size(); ++i) {
     const GenerationRequest& request = requests[i];
-    if (request.prompt.empty()) fail("request {}: the prompt is empty", i);
+    // Which request, when there is more than one to tell apart.
+    const std::string which = requests.size() > 1 ? fmt::format("request {}: ", i) : "";
+    if (request.prompt.empty()) fail("{}the prompt is empty", which);
     const int64_t prompt_tokens = static_cast<int64_t>(request.prompt.size());
     if (prompt_tokens >= context)
-      fail("request {}: the prompt has {} tokens, but the model's context holds {}", i, prompt_tokens, context);
+      fail("{}the prompt has {} tokens, but the model's context holds {}", which, prompt_tokens, context);
     const int64_t max_new_tokens = std::min(request.params.max_new_tokens, context - prompt_tokens);
     auto slot = std::make_unique<Slot>(tokenizer, request.params, max_new_tokens);
     slot->index = i;
     if (request.prefix) {
       if (request.prefix->length() >= prompt_tokens)
-        fail("request {}: the prefix cache holds {} tokens, but the prompt has only {}", i,
-             request.prefix->length(), prompt_tokens);
+        fail("{}the prefix cache holds {} tokens, but the prompt has only {}", which, request.prefix->length(),
+             prompt_tokens);
       slot->cache = std::make_unique<SequenceCache>(request.prefix->clone(prompt_tokens + max_new_tokens));
     } else {
       slot->cache = std::make_unique<SequenceCache>(model.config(), prompt_tokens + max_new_tokens,
@@ -64,6 +68,9 @@ std::vector<GenerationResult> generate(const Transformer& model, const Tokenizer
     const int64_t cached = requests[i].prefix ? requests[i].prefix->length() : 0;
     next_input[i].assign(requests[i].prompt.begin() + cached, requests[i].prompt.end());
   }
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point started = Clock::now();
+  std::optional<Clock::time_point> first_step_done;
   while (true) {
     ForwardBatch batch;
     std::vector<Slot*> live;
@@ -83,13 +90,17 @@ std::vector<GenerationResult> generate(const Transformer& model, const Tokenizer
       if (on_text && !piece.empty()) on_text(slot.index, piece);
       next_input[slot.index] = {token};
     }
+    if (!first_step_done) first_step_done = Clock::now();
   }
+  const Clock::time_point finished = Clock::now();
 
   std::vector<GenerationResult> results;
   for (auto& slot : slots) {
     slot->result.tokens = slot->stream.tokens();
     slot->result.text = slot->stream.text();
     slot->result.finish_reason = slot->stream.finish_reason();
+    slot->result.prefill_seconds = std::chrono::duration<double>(first_step_done.value_or(finished) - started).count();
+    slot->result.decode_seconds = std::chrono::duration<double>(finished - first_step_done.value_or(finished)).count();
     results.push_back(std::move(slot->result));
   }
   return results;

@@ -45,6 +45,10 @@ struct GenerationResult {
   std::string text;             // decoded, cut before a stop string
   FinishReason finish_reason = FinishReason::Length;
   int64_t prompt_tokens = 0;
+  // Wall time of the batch's first step (the prompts and the first token) and
+  // of the steps after it (one token each); shared by a batch's requests.
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
 };
 
 // Called with each request's index and the next piece of its final text.

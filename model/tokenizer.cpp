@@ -28,7 +28,8 @@ struct Tokenizer::Impl {
   // What add_special_tokens puts around a single sequence.
   std::vector<int32_t> prefix_ids, suffix_ids;
 
-  void encode_piece(std::string_view text, bool at_text_start, std::vector<int32_t>& out) const;
+  // `literal`: the piece holds text in which special tokens are not recognised.
+  void encode_piece(std::string_view text, bool at_text_start, bool literal, std::vector<int32_t>& out) const;
   void parse_post_processor(const nlohmann::json& json, const JsonPlace& place);
 };
 
@@ -150,17 +151,20 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& json, const std::string& so
       }
     }
     // Ids index a table, so bound them by what the file holds before
-    // allocating it: a dense id space has every id below this limit.
-    const int64_t id_limit = static_cast<int64_t>(impl->model->vocab().size() + added.size());
+    // allocating it: real id spaces are dense, and gaps of up to
+    // kMaxUnusedTokenIds in all are allowed.
+    constexpr int64_t kMaxUnusedTokenIds = 65536;
+    const int64_t n_tokens = static_cast<int64_t>(impl->model->vocab().size() + added.size());
+    const int64_t id_limit = n_tokens + kMaxUnusedTokenIds;
+    auto beyond = [&](int64_t id) {
+      return fmt::format("id {} is beyond the vocabulary ({} tokens in model.vocab and added_tokens; ids must be "
+                         "below {}, leaving at most {} unused)",
+                         id, n_tokens, id_limit, kMaxUnusedTokenIds);
+    };
     for (const auto& [token, id] : impl->model->vocab())
-      if (id >= id_limit)
-        root.at("model").at("vocab").at(token).fail(fmt::format(
-            "id {} is beyond the vocabulary ({} tokens in model.vocab and added_tokens together)", id, id_limit));
+      if (id >= id_limit) root.at("model").at("vocab").at(token).fail(beyond(id));
     for (size_t i = 0; i < added.size(); ++i) {
-      if (added[i].id >= id_limit)
-        root.at("added_tokens").at(i).at("id").fail(fmt::format(
-            "id {} is beyond the vocabulary ({} tokens in model.vocab and added_tokens together)", added[i].id,
-            id_limit));
+      if (added[i].id >= id_limit) root.at("added_tokens").at(i).at("id").fail(beyond(added[i].id));
       max_id = std::max(max_id, added[i].id);
     }
     impl->tokens.assign(static_cast<size_t>(max_id + 1), std::string());
@@ -195,11 +199,15 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
-void Tokenizer::Impl::encode_piece(std::string_view text, bool at_text_start, std::vector<int32_t>& out) const {
+void Tokenizer::Impl::encode_piece(std::string_view text, bool at_text_start, bool literal,
+                                   std::vector<int32_t>& out) const {
   std::string normalized = normalizer ? normalizer->normalize(std::string(text)) : std::string(text);
   std::vector<TextPiece> pieces;
+  // Offsets after normalization no longer map to the literal spans, so a
+  // piece that holds any literal text recognises no special token at all.
+  auto not_special = [](size_t, size_t, const AddedToken& token) { return !token.special; };
   if (normalized_added.empty()) pieces.push_back({normalized, -1, 0});
-  else pieces = normalized_added.split(normalized);
+  else pieces = normalized_added.split(normalized, literal ? AddedTokenMatcher::Accept(not_special) : nullptr);
   for (const TextPiece& piece : pieces) {
     if (piece.added_id >= 0) {
       out.push_back(piece.added_id);
@@ -212,17 +220,33 @@ void Tokenizer::Impl::encode_piece(std::string_view text, bool at_text_start, st
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  return encode(text, add_special_tokens, {});
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens,
+                                       std::span<const Span> literal) const {
   if (auto bad = first_invalid_utf8(text))
-    fail("{}: cannot tokenize text that is not valid UTF-8 (byte offset {})", impl_->source, *bad);
+    fail("cannot tokenize text that is not valid UTF-8 (byte offset {})", *bad);
+  auto overlaps_literal = [&](size_t begin, size_t end) {
+    for (const Span& span : literal)
+      if (begin < span.end && span.begin < end) return true;
+    return false;
+  };
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
   if (add_special_tokens) ids = impl_->prefix_ids;
   if (impl_->raw_added.empty()) {
-    impl_->encode_piece(text, true, ids);
+    impl_->encode_piece(text, true, overlaps_literal(0, text.size()), ids);
   } else {
-    for (const TextPiece& piece : impl_->raw_added.split(text)) {
+    auto accept = [&](size_t start, size_t stop, const AddedToken& token) {
+      return !token.special || !overlaps_literal(start, stop);
+    };
+    for (const TextPiece& piece :
+         impl_->raw_added.split(text, literal.empty() ? AddedTokenMatcher::Accept() : AddedTokenMatcher::Accept(accept))) {
       if (piece.added_id >= 0) ids.push_back(piece.added_id);
-      else impl_->encode_piece(piece.text, piece.offset == 0, ids);
+      else
+        impl_->encode_piece(piece.text, piece.offset == 0,
+                            overlaps_literal(piece.offset, piece.offset + piece.text.size()), ids);
     }
   }
   if (add_special_tokens) ids.insert(ids.end(), impl_->suffix_ids.begin(), impl_->suffix_ids.end());

@@ -39,6 +39,14 @@ class Tokenizer {
 
   // REQUIRES: text is valid UTF-8 (else mnemo::Error with the byte offset).
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
+  // The same, except that inside the `literal` byte ranges of `text` special
+  // tokens are not recognised: their text is tokenized as text (what
+  // `tokenizers` does everywhere with split_special_tokens=True). What a user
+  // typed can then never become a control token such as <|im_start|>.
+  struct Span {
+    size_t begin = 0, end = 0;
+  };
+  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens, std::span<const Span> literal) const;
   // Ids outside the vocabulary are skipped, as `tokenizers` does. Invalid
   // UTF-8 produced by byte tokens becomes U+FFFD.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = false) const;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -138,7 +139,10 @@ class AddedTokenMatcher {
  public:
   void add(const AddedToken& token, std::string pattern);
   bool empty() const { return tokens_.empty(); }
-  std::vector<TextPiece> split(std::string_view text) const;
+  // `accept(start, stop, token)`, when given, may turn down a match, which is
+  // then left as text (the search goes on from the next byte).
+  using Accept = std::function<bool(size_t start, size_t stop, const AddedToken& token)>;
+  std::vector<TextPiece> split(std::string_view text, const Accept& accept = {}) const;
 
  private:
   struct Entry {

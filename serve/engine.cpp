@@ -116,7 +116,7 @@ Engine::~Engine() {
 
 uint64_t Engine::submit(EngineRequest request) {
   const ModelConfig& config = model_.transformer->config();
-  if (request.prompt.empty() && !request.messages.empty()) request.prompt = encode_chat(model_, request.messages);
+  if (request.prompt.empty() && !request.messages.empty()) request.prompt = encode_chat(model_, request.messages, ContentTokens::kText);
   if (request.prompt.empty()) fail("the prompt is empty");
   for (size_t i = 0; i < request.prompt.size(); ++i)
     if (request.prompt[i] < 0 || request.prompt[i] >= config.vocab_size)

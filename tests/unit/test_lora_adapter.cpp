@@ -247,6 +247,19 @@ TEST(LoraAdapter, BadTensorsNameTheFileAndTensor) {
   write_safetensors(weights.string(), with_adapter_name);
   expect_error([&] { read_peft_adapter(dir.string()); }, {"unexpected tensor", "lora_A.default.weight"});
 
+  // `generate --adapter` ran these silently; the registry stored them.
+  for (float bad : {NAN, INFINITY, -INFINITY}) {
+    auto poisoned = tensors;
+    const std::string q_b = peft_tensor_name(1, LinearModule::Q, 'B');
+    poisoned[q_b] = poisoned[q_b].clone();
+    poisoned[q_b][0][0] = bad;
+    write_safetensors(weights.string(), poisoned);
+    expect_error([&] { read_peft_adapter(dir.string()); }, {"adapter_model.safetensors", q_b, "NaN or infinite"});
+    LoraAdapter adapter = read_peft_adapter(written_adapter("finite").string());
+    adapter.pair(0, LinearModule::Q).A[0][0] = bad;
+    expect_error([&] { write_peft_adapter((dir / "out").string(), adapter); }, {"NaN or infinite"});
+  }
+
   fs::remove(weights);
   expect_error([&] { read_peft_adapter(dir.string()); }, {"missing adapter_model.safetensors"});
 }

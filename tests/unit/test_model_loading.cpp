@@ -14,6 +14,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 namespace mnemo {
@@ -22,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 nlohmann::json tiny_config() {
   return {{"architectures", {"LlamaForCausalLM"}},
@@ -139,6 +142,19 @@ TEST(ModelLoading, MissingConfigFieldIsNamed) {
               AllOf(HasSubstr("config.json"), HasSubstr("hidden_size")));
 }
 
+// These printed the JSON library's own message ("type must be boolean, but is
+// string") with no file and no field.
+TEST(ModelLoading, AConfigFieldOfTheWrongTypeIsNamed) {
+  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"tie_word_embeddings", "yes"}, {"hidden_act", 3}, {"mlp_bias", "no"}, {"attention_bias", 1}}) {
+    nlohmann::json config = tiny_config();
+    config[field] = value;
+    fs::path dir = write_model("wrong_type", config, tiny_weights());
+    EXPECT_THAT(load_error(dir), AllOf(HasSubstr("config.json"), HasSubstr("'" + field + "'"),
+                                       HasSubstr(value.dump()), Not(HasSubstr("json.exception"))));
+  }
+}
+
 TEST(ModelLoading, MalformedConfigJsonGivesTheByteOffset) {
   fs::path dir = write_model("badjson", tiny_config(), tiny_weights());
   std::ofstream(dir / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 32,,}";
@@ -176,6 +192,61 @@ TEST(Safetensors, CorruptHeaderJson) {
   stream.write("\x01\x02\x03", 3);
   stream.close();
   EXPECT_THAT(load_error(dir), AllOf(HasSubstr("model.safetensors"), HasSubstr("malformed JSON header")));
+}
+
+// A safetensors file with a hand-written header and `data_bytes` zero bytes.
+std::string write_raw_safetensors(const std::string& name, const nlohmann::json& header, size_t data_bytes) {
+  std::string path = (testing::scratch_dir("safetensors_raw") / (name + ".safetensors")).string();
+  std::string text = header.dump();
+  std::ofstream out(path, std::ios::binary);
+  uint64_t length = text.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((length >> (8 * i)) & 0xff));
+  out << text << std::string(data_bytes, '\0');
+  return path;
+}
+
+std::string open_error(const std::string& path) {
+  return testing::error_of([&] { SafetensorsFile::open(path); });
+}
+
+// What a hostile-input probe got past the reader: sizes that overflow, tensors
+// that alias each other's bytes, names given twice, bytes hidden in a gap.
+TEST(Safetensors, HostileHeadersAreRefusedNamingTheTensor) {
+  using nlohmann::json;
+  auto entry = [](std::vector<int64_t> shape, uint64_t begin, uint64_t end) {
+    return json{{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {begin, end}}};
+  };
+  // [2^62, 4] F32 is 2^66 bytes: it wrapped to 0 and passed with no data.
+  EXPECT_THAT(open_error(write_raw_safetensors("overflow", {{"w", entry({int64_t{1} << 62, 4}, 0, 0)}}, 0)),
+              AllOf(HasSubstr("overflow.safetensors"), HasSubstr("tensor 'w'"), HasSubstr("more than 2^64 bytes")));
+  // [2^40, 2^40] was reported as "0 elements".
+  EXPECT_THAT(open_error(write_raw_safetensors("square", {{"w", entry({int64_t{1} << 40, int64_t{1} << 40}, 0, 8)}}, 8)),
+              AllOf(HasSubstr("tensor 'w'"), HasSubstr("more than 2^64 bytes")));
+  EXPECT_THAT(open_error(write_raw_safetensors("overlap", {{"a", entry({4}, 0, 16)}, {"b", entry({4}, 8, 24)}}, 24)),
+              AllOf(HasSubstr("tensor 'b'"), HasSubstr("overlap tensor 'a'")));
+  EXPECT_THAT(open_error(write_raw_safetensors("hole", {{"a", entry({2}, 0, 8)}, {"b", entry({2}, 16, 24)}}, 24)),
+              AllOf(HasSubstr("tensor 'b'"), HasSubstr("hole")));
+  EXPECT_THAT(open_error(write_raw_safetensors("trailing", {{"a", entry({2}, 0, 8)}}, 16)),
+              HasSubstr("trailing bytes"));
+  // nlohmann::json keeps one of two equal keys, so write the header by hand.
+  std::string path = (testing::scratch_dir("safetensors_duplicate") / "dup.safetensors").string();
+  {
+    std::string text = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})";
+    std::ofstream out(path, std::ios::binary);
+    uint64_t length = text.size();
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>((length >> (8 * i)) & 0xff));
+    out << text << std::string(16, '\0');
+  }
+  EXPECT_THAT(open_error(path), AllOf(HasSubstr("tensor 'a' appears twice")));
+}
+
+TEST(Safetensors, OnlyRegularFilesAreRead) {
+  fs::path dir = testing::scratch_dir("safetensors_fifo");
+  const std::string fifo = (dir / "x.safetensors").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(open_error(fifo), HasSubstr("not a regular file"));  // rather than wait for a writer forever
+  EXPECT_THAT(testing::error_of([&] { read_safetensors_metadata(fifo); }), HasSubstr("not a regular file"));
 }
 
 TEST(Safetensors, RoundTripKeepsValuesDtypesAndMetadata) {

@@ -17,6 +17,7 @@ namespace mnemo {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using nlohmann::json;
 
@@ -201,6 +202,22 @@ TEST(Tokenizer, NfcIsAcceptedForTextItLeavesUnchangedAndRefusedOtherwise) {
   Tokenizer tokenizer = Tokenizer::from_json(file, "qwen-like");
   EXPECT_EQ(tokenizer.decode(tokenizer.encode("café 東京 😀")), "café 東京 😀");
   EXPECT_THAT(error_of([&] { tokenizer.encode("cafe\xCC\x81"); }), HasSubstr("NFC"));
+}
+
+// A hostile id made the reader allocate a table of that many entries first
+// (4 GB for 99,999,999; a bare std::bad_alloc for 2,000,000,000).
+TEST(Tokenizer, TokenIdsFarBeyondTheVocabularyAreRefusedBeforeAllocating) {
+  for (int64_t id : {int64_t{99'999'999}, int64_t{2'000'000'000}}) {
+    json file = spm_json(true, true);
+    file["added_tokens"].push_back({{"id", id}, {"content", "<evil>"}, {"special", true}, {"normalized", false}});
+    EXPECT_THAT(error_of([&] { Tokenizer::from_json(file, "t.json"); }),
+                AllOf(HasSubstr("t.json"), HasSubstr("added_tokens[3].id"), HasSubstr(std::to_string(id)),
+                      HasSubstr("beyond the vocabulary")));
+    file = spm_json(true, true);
+    file["model"]["vocab"]["zz"] = id;
+    EXPECT_THAT(error_of([&] { Tokenizer::from_json(file, "t.json"); }),
+                AllOf(HasSubstr("model.vocab.zz"), HasSubstr(std::to_string(id))));
+  }
 }
 
 TEST(Tokenizer, InvalidUtf8InputIsAnErrorWithTheOffset) {
