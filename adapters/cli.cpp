@@ -208,7 +208,8 @@ void add_publish(CLI::App& adapters, std::shared_ptr<Settings> settings) {
 }
 
 void add_list(CLI::App& adapters, std::shared_ptr<Settings> settings) {
-  auto* command = adapters.add_subcommand("list", "List users: live version, number of versions, size and age");
+  auto* command = adapters.add_subcommand(
+      "list", "List users: live version, number of versions, size and age (of the newest version when none is live)");
   command->callback([settings] {
     run([&] {
       auto registry = open_registry(*settings, OpenMode::kReadOnly);
@@ -219,16 +220,15 @@ void add_list(CLI::App& adapters, std::shared_ptr<Settings> settings) {
           out.push_back({{"user", u.user},
                          {"live_version", u.live_version ? json(*u.live_version) : json()},
                          {"versions", u.n_versions},
-                         {"size_bytes", u.live_size_bytes},
-                         {"created", u.live_version ? json(iso_time(u.live_created_ms)) : json()}});
+                         {"size_bytes", u.size_bytes},
+                         {"created", iso_time(u.created_ms)}});
         std::cout << out.dump(2) << '\n';
         return;
       }
       std::vector<std::vector<std::string>> rows;
       for (const UserSummary& u : users)
         rows.push_back({u.user, u.live_version ? std::to_string(*u.live_version) : "-", std::to_string(u.n_versions),
-                        u.live_version ? human_bytes(u.live_size_bytes) : "-",
-                        u.live_version ? human_age(u.live_created_ms) : "-"});
+                        human_bytes(u.size_bytes), human_age(u.created_ms)});
       print_table({"USER", "LIVE", "VERSIONS", "SIZE", "AGE"}, rows);
     });
   });

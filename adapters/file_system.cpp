@@ -185,6 +185,12 @@ FileSystem& default_file_system() {
   return *file_system;
 }
 
+void FileSystem::make_read_only(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || ::chmod(path.c_str(), st.st_mode & ~(S_IWUSR | S_IWGRP | S_IWOTH)) != 0)
+    fail("{}: cannot make read-only: {}", path, std::strerror(errno));
+}
+
 void FaultInjectingFileSystem::inject(Op op, int skip, int count) {
   plans_[static_cast<int>(op)] = Plan{skip, count};
 }

@@ -54,6 +54,8 @@ class FileSystem {
   virtual void sync_dir(const std::string& path) = 0;
   virtual void create_dirs(const std::string& path) = 0;  // mkdir -p
   virtual bool exists(const std::string& path) = 0;
+  // chmod a-w: for files that must never change once written (blobs).
+  virtual void make_read_only(const std::string& path);
   virtual uint64_t file_size(const std::string& path) = 0;
   // Names (not paths) of the entries of a directory; a missing directory is empty.
   virtual std::vector<std::string> list_dir(const std::string& path) = 0;

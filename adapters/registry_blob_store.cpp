@@ -45,6 +45,7 @@ class LocalBlobStore : public BlobStore {
       }
       if (durable_) target->sync();
       target->close();
+      fs_.make_read_only(tmp_path);  // immutable: named by its hash
       ref.sha256 = hash.hex();
       std::string final_path = path_of(ref.sha256);
       if (fs_.exists(final_path)) {

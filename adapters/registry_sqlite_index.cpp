@@ -332,15 +332,16 @@ class SqliteIndex : public RegistryIndex {
     std::vector<UserSummary> users;
     Statement s = prepare(
         "SELECT u.user, u.live_version, (SELECT count(*) FROM versions v WHERE v.user=u.user), l.size_bytes, "
-        "l.created_ms FROM users u LEFT JOIN versions l ON l.user=u.user AND l.version=u.live_version "
+        "l.created_ms FROM users u LEFT JOIN versions l ON l.user=u.user AND l.version=coalesce(u.live_version, "
+        "(SELECT max(version) FROM versions n WHERE n.user=u.user)) "
         "WHERE u.erased=0 ORDER BY u.user");
     while (s.step()) {
       UserSummary summary;
       summary.user = s.text(0);
       summary.live_version = s.optional_integer(1);
       summary.n_versions = s.integer(2);
-      summary.live_size_bytes = static_cast<uint64_t>(s.integer(3));
-      summary.live_created_ms = s.integer(4);
+      summary.size_bytes = static_cast<uint64_t>(s.integer(3));
+      summary.created_ms = s.integer(4);
       users.push_back(std::move(summary));
     }
     return users;

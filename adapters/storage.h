@@ -69,8 +69,9 @@ struct UserSummary {
   std::string user;
   std::optional<int64_t> live_version;
   int64_t n_versions = 0;
-  uint64_t live_size_bytes = 0;
-  int64_t live_created_ms = 0;  // age of what the server is serving
+  // Of the live version (what a server serves), else of the newest version.
+  uint64_t size_bytes = 0;
+  int64_t created_ms = 0;
 };
 
 // One audit-log row. `detail_json` holds version numbers and hashes, never

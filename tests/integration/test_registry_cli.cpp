@@ -221,6 +221,7 @@ TEST_F(RegistryCli, ErrorsHaveTheirDocumentedExitCodes) {
   json show = mnemo_json("show alice");
   std::string hash = show["versions"][0]["files"][1]["sha256"];
   std::string blob = root_ + "/blobs/sha256/" + hash.substr(0, 2) + "/" + hash.substr(2);
+  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);  // blobs are stored read-only
   std::ofstream(blob, std::ios::app) << "x";
   CommandResult verify = mnemo("verify");
   EXPECT_EQ(verify.exit_code, 4);

@@ -96,7 +96,18 @@ TEST_F(RegistryTest, PublishNumbersVersionsAndOnlyLiveMovesThePointer) {
   ASSERT_EQ(users.size(), 1u);
   EXPECT_EQ(users[0].user, "alice");
   EXPECT_EQ(users[0].n_versions, 2);
-  EXPECT_EQ(users[0].live_size_bytes, live.size_bytes);
+  EXPECT_EQ(users[0].size_bytes, live.size_bytes);
+}
+
+// `adapters list` showed "-" for the size and age of such a user.
+TEST_F(RegistryTest, AUserWithVersionsButNoneLiveIsListedWithTheNewestVersionsSizeAndAge) {
+  publish("carol", 1, false);
+  PublishResult newest = publish("carol", 2, false);
+  std::vector<UserSummary> users = registry_->list();
+  ASSERT_EQ(users.size(), 1u);
+  EXPECT_FALSE(users[0].live_version.has_value());
+  EXPECT_EQ(users[0].size_bytes, registry_->version("carol", newest.version).size_bytes);
+  EXPECT_GT(users[0].created_ms, 0);
 }
 
 TEST_F(RegistryTest, IdenticalFilesAreStoredOnce) {
@@ -194,6 +205,9 @@ TEST_F(RegistryTest, GcRemovesOnlyUnreferencedBlobs) {
 TEST_F(RegistryTest, VerifyAndExportCatchACorruptBlob) {
   PublishResult published = publish("alice", 1, true);
   std::string weights = registry_->file_path("alice", {}, kAdapterWeightsFile);
+  // Blobs are immutable and stored read-only.
+  EXPECT_EQ(fs::status(weights).permissions() & (fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write),
+            fs::perms::none);
   fs::permissions(weights, fs::perms::owner_write, fs::perm_options::add);
   {
     std::fstream file(weights, std::ios::in | std::ios::out | std::ios::binary);
