@@ -5,7 +5,7 @@
 // fullwidth forms, ligatures, Greek and Cyrillic case) and is unit-tested.
 #include "eval/answer_text.h"
 
-#include "model/utf8.h"
+#include "tokenizer/utf8.h"
 
 #include <cstdint>
 #include <string_view>

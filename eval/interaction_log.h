@@ -7,7 +7,7 @@
 // depends on the evaluation, not the other way round.
 #pragma once
 
-#include "model/chat_template.h"  // ChatMessage
+#include "tokenizer/chat_template.h"  // ChatMessage
 
 #include <cstdint>
 #include <map>

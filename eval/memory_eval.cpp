@@ -12,7 +12,7 @@
 #include "model/error.h"
 #include "model/generate.h"
 #include "model/kv_cache.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 
 #include <ATen/ATen.h>

@@ -3,7 +3,7 @@
 #include "model/dtype_device.h"
 #include "model/error.h"
 #include "model/gguf.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 
 #include <nlohmann/json.hpp>

@@ -2,7 +2,7 @@
 // token ids that end a turn, from a Hugging Face directory or a GGUF file.
 #pragma once
 
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 #include "model/model_loader.h"
 
 #include <memory>

@@ -5,9 +5,9 @@
 #include "model/model_convert.h"
 #include "model/error.h"
 #include "model/generate.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
-#include "model/utf8.h"
+#include "tokenizer/utf8.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

@@ -3,7 +3,7 @@
 #include "model/error.h"
 #include "model/kv_cache.h"
 #include "model/text_stream.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 
 #include <ATen/ATen.h>

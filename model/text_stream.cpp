@@ -1,7 +1,7 @@
 #include "model/text_stream.h"
 
 #include "model/error.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <algorithm>
 

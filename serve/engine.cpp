@@ -6,7 +6,7 @@
 #include "model/kv_cache.h"
 #include "model/sampling.h"
 #include "model/text_stream.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 
 #include <ATen/ATen.h>

@@ -6,7 +6,7 @@
 #include "model/base_model.h"
 #include "model/default_model.h"
 #include "model/error.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 #include "serve/engine.h"
 #include "serve/openai_api.h"

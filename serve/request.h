@@ -3,7 +3,7 @@
 // whole state in one struct (engine.cpp: Sequence); this is its public face.
 #pragma once
 
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 #include "model/generate.h"
 
 #include <chrono>

@@ -3,7 +3,7 @@
 #include "model/base_model.h"
 #include "model/generate.h"
 #include "model/kv_cache.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 
 #include <ATen/ATen.h>

@@ -2,7 +2,7 @@
 
 #include "model/base_model.h"
 #include "model/error.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <algorithm>
 

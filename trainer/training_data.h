@@ -21,7 +21,7 @@
 #pragma once
 
 #include "eval/interaction_log.h"
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 #include "trainer/train_config.h"
 #include "trainer/user_statements.h"
 

@@ -5,7 +5,7 @@
 #include "model/base_model.h"
 #include "model/default_model.h"
 #include "model/generate.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <gtest/gtest.h>
 

@@ -11,7 +11,7 @@
 #include "model/error.h"
 #include "model/generate.h"
 #include "model/kv_cache.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 #include "serve/engine.h"
 #include "support/reference.h"

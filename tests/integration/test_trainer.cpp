@@ -10,7 +10,7 @@
 #include "eval/interaction_log.h"
 #include "model/base_model.h"
 #include "model/default_model.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 #include "support/command.h"
 #include "support/json_files.h"

@@ -3,9 +3,9 @@
 // scripts/reference_tokenizers.py writes (Qwen2 and SmolLM2 ChatML with their
 // default system prompts, Llama 3, Llama 2, Mistral), with and without a
 // generation prompt; where transformers raises, Mnemo raises too.
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 #include "model/error.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "support/reference.h"
 
 #include <gtest/gtest.h>

@@ -5,7 +5,7 @@
 #include "model/default_model.h"
 #include "model/kv_cache.h"
 #include "model/safetensors.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 #include "support/reference.h"
 

@@ -6,7 +6,7 @@
 #include "model/error.h"
 #include "model/generate.h"
 #include "model/kv_cache.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "support/reference.h"
 
 #include <ATen/ATen.h>

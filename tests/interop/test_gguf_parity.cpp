@@ -7,7 +7,7 @@
 #include "model/error.h"
 #include "model/gguf.h"
 #include "model/safetensors.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "support/reference.h"
 
 #include <ATen/ATen.h>

@@ -2,7 +2,7 @@
 // scripts/reference_tokenizers.py trains: every id of every hard string (with
 // and without special tokens), every decode, decode(encode(s)) == s, and the
 // stream decoder's concatenated pieces.
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "support/reference.h"
 
 #include <gtest/gtest.h>

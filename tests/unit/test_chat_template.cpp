@@ -2,7 +2,7 @@
 // defaults written in that text, render each family's layout, and refuse what
 // the original template would refuse. (Exact agreement with transformers is
 // tests/interop/test_chat_template_parity.cpp.)
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 #include "model/error.h"
 #include "support/errors.h"
 #include "support/reference.h"

@@ -2,7 +2,7 @@
 // fallback, unk, added tokens and the post-processor behave, that the stream
 // decoder never splits a UTF-8 character, and that each kind of malformed file
 // fails with one error naming the file and the JSON path.
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "model/error.h"
 #include "support/errors.h"
 #include "support/reference.h"

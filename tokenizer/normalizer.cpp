@@ -7,8 +7,8 @@
 #include <algorithm>
 
 #include "model/error.h"
-#include "model/tokenizer_parts.h"
-#include "model/unicode_normalization_tables.h"
+#include "tokenizer/tokenizer_parts.h"
+#include "tokenizer/unicode_normalization_tables.h"
 
 namespace mnemo::tokenizer_detail {
 namespace {

@@ -4,7 +4,7 @@
 // JSON path of anything it does not understand.
 #pragma once
 
-#include "model/utf8.h"
+#include "tokenizer/utf8.h"
 
 #include <nlohmann/json.hpp>
 
@@ -36,7 +36,7 @@ struct JsonPlace {
   bool bool_member(const nlohmann::json& object, std::string_view key, bool fallback) const;
 };
 
-// ---- UTF-8: model/utf8.h (namespace mnemo, found from here unqualified) ----
+// ---- UTF-8: tokenizer/utf8.h (namespace mnemo, found from here unqualified) ----
 
 // GPT-2's reversible byte <-> printable-character map.
 const std::array<std::string, 256>& byte_to_unicode();

@@ -7,8 +7,8 @@
 #include <pcre2.h>
 
 #include "model/error.h"
-#include "model/tokenizer_parts.h"
-#include "model/utf8.h"
+#include "tokenizer/tokenizer_parts.h"
+#include "tokenizer/utf8.h"
 
 namespace mnemo::tokenizer_detail {
 
@@ -39,7 +39,7 @@ bool JsonPlace::bool_member(const nlohmann::json& object, std::string_view key, 
 
 }  // namespace mnemo::tokenizer_detail
 
-// ---- UTF-8 (model/utf8.h) ----
+// ---- UTF-8 (tokenizer/utf8.h) ----
 namespace mnemo {
 
 size_t utf8_sequence_length(unsigned char lead) {

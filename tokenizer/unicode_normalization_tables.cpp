@@ -6,7 +6,7 @@
 //
 //   maybe = Hangul V/T jamo + second parts of primary canonical composites
 //   safe(cp) = normalize(form, cp) == cp and combining(cp) == 0 and cp not in maybe
-#include "model/unicode_normalization_tables.h"
+#include "tokenizer/unicode_normalization_tables.h"
 
 namespace mnemo::tokenizer_detail {
 

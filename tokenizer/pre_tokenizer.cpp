@@ -3,7 +3,7 @@
 // split behaviours reproduce `tokenizers`' NormalizedString::split so pieces,
 // and therefore ids, are the same.
 #include "model/error.h"
-#include "model/tokenizer_parts.h"
+#include "tokenizer/tokenizer_parts.h"
 
 namespace mnemo::tokenizer_detail {
 namespace {

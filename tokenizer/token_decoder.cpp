@@ -2,7 +2,7 @@
 // as `tokenizers`' decode_chain does, so a Sequence composes them the same
 // way and the final join matches byte for byte.
 #include "model/error.h"
-#include "model/tokenizer_parts.h"
+#include "tokenizer/tokenizer_parts.h"
 
 namespace mnemo::tokenizer_detail {
 namespace {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "model/tokenizer_parts.h"
+#include "tokenizer/tokenizer_parts.h"
 
 namespace mnemo::tokenizer_detail {
 namespace {

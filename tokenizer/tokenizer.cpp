@@ -2,13 +2,13 @@
 // the pipeline of `tokenizers`: added tokens -> normalizer -> pre-tokenizer ->
 // BPE -> post-processor; and back through the decoder. Also the stream
 // decoder for generation.
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <fstream>
 #include <sstream>
 
 #include "model/error.h"
-#include "model/tokenizer_parts.h"
+#include "tokenizer/tokenizer_parts.h"
 
 namespace mnemo {
 

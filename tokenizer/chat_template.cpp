@@ -3,7 +3,7 @@
 // rendering each in code is small, fast and testable against transformers
 // (tests/interop/test_chat_template_parity.cpp). Values a template carries as
 // text (SmolLM2's default system prompt, Llama 3.1's date) are read from it.
-#include "model/chat_template.h"
+#include "tokenizer/chat_template.h"
 
 #include <nlohmann/json.hpp>
 

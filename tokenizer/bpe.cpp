@@ -7,7 +7,7 @@
 #include <queue>
 
 #include "model/error.h"
-#include "model/tokenizer_parts.h"
+#include "tokenizer/tokenizer_parts.h"
 
 namespace mnemo::tokenizer_detail {
 namespace {
