@@ -147,7 +147,7 @@ AdapterCandidate Registry::inspect(const PublishRequest& request) {
   json config;
   try {
     config = json::parse(read_small_file(*file_system_, config_path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
     fail("{}: malformed JSON: {}", config_path, e.what());
   }
   if (!config.is_object()) fail("{}: expected a JSON object", config_path);

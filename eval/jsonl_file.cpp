@@ -25,6 +25,8 @@ nlohmann::json parse_json_object(std::string_view line, const std::string& where
     object = nlohmann::json::parse(line);
   } catch (const nlohmann::json::parse_error& e) {
     fail("{}: not valid JSON (byte {}): {}", where, e.byte, e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+    fail("{}: not valid JSON: {}", where, e.what());
   }
   if (!object.is_object()) fail("{}: a {} must be a JSON object, got {}", where, what, object.type_name());
   return object;

@@ -163,6 +163,8 @@ ModelConfig load_model_config(const std::string& path) {
     config = json::parse(in);
   } catch (const json::parse_error& e) {
     fail("{}: malformed JSON at byte {}: {}", path, e.byte, e.what());
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    fail("{}: malformed JSON: {}", path, e.what());
   }
   return parse_model_config(config, path);
 }

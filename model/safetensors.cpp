@@ -67,6 +67,8 @@ json parse_header(const std::string& path, const char* text, uint64_t length) {
     header = json::parse(text, text + length, on_event);
   } catch (const json::parse_error& e) {
     fail("{}: malformed JSON header at byte offset {}: {}", path, 8 + e.byte, e.what());
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    fail("{}: malformed JSON header: {}", path, e.what());
   }
   if (!header.is_object()) fail("{}: the header is not a JSON object", path);
   if (!duplicate.empty()) fail("{}: tensor '{}' appears twice in the header", path, duplicate);
@@ -301,6 +303,8 @@ std::map<std::string, at::Tensor> load_safetensors_dir(const std::string& model_
       index = json::parse(in);
     } catch (const json::parse_error& e) {
       fail("{}: malformed JSON at byte {}: {}", index_path.string(), e.byte, e.what());
+    } catch (const json::exception& e) {
+      fail("{}: malformed JSON: {}", index_path.string(), e.what());
     }
     if (!index.contains("weight_map") || !index["weight_map"].is_object())
       fail("{}: missing object 'weight_map'", index_path.string());

@@ -219,9 +219,10 @@ void Engine::take_commands() {
     for_each_sequence([&](Sequence& sequence) {
       if (sequence.id == id) finish(sequence, RequestState::Cancelled);
     });
-  for (const auto& [user, reason] : evicted) {
+  for (const auto& eviction : evicted) {  // not a structured binding: clang 14 cannot capture one
+    const std::string& user = eviction.first;
     for_each_sequence([&](Sequence& sequence) {
-      if (sequence.request.user == user) finish(sequence, RequestState::Failed, reason);
+      if (sequence.request.user == user) finish(sequence, RequestState::Failed, eviction.second);
     });
     adapters_->evict_user(user);
   }

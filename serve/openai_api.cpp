@@ -99,7 +99,7 @@ json parse_json_object(const std::string& text) {
   json body;
   try {
     body = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
     throw ApiError(400, fmt::format("the body is not valid JSON: {}", e.what()), "", "invalid_json");
   }
   if (!body.is_object()) throw ApiError(400, "the body must be a JSON object", "", "invalid_json");

@@ -45,7 +45,9 @@ const std::vector<std::pair<std::string, std::shared_ptr<Tokenizer>>>& fixed_tok
 
 MNEMO_FUZZ_TARGET(tokenizer_text) {
   const bool valid = !first_invalid_utf8(data).has_value();
-  for (const auto& [name, tokenizer] : fixed_tokenizers()) {
+  for (const auto& entry : fixed_tokenizers()) {  // clang 14 cannot capture a structured binding
+    const std::string& name = entry.first;
+    const Tokenizer* tokenizer = entry.second.get();
     std::vector<int32_t> ids;
     const bool encoded = parsed("encode", [&] { ids = tokenizer->encode(data, /*add_special_tokens=*/false); });
     if (encoded != valid) violation(name + ": encode " + (valid ? "refused valid" : "accepted invalid") + " UTF-8");
@@ -53,7 +55,10 @@ MNEMO_FUZZ_TARGET(tokenizer_text) {
     for (int32_t id : ids)
       if (id < 0 || id >= tokenizer->vocab_size()) violation(name + ": encode gave an id outside the vocabulary");
     std::string decoded = tokenizer->decode(ids);
-    if (name == "bytelevel" && decoded != data) violation("bytelevel: decode(encode(s)) != s");
+    // Its <tool> token strips the whitespace around it (lstrip/rstrip, as in
+    // `tokenizers`), so only text without it must come back byte for byte.
+    if (name == "bytelevel" && data.find("<tool>") == std::string_view::npos && decoded != data)
+      violation("bytelevel: decode(encode(s)) != s");
   }
 }
 
