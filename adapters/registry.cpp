@@ -5,7 +5,6 @@
 
 #include "adapters/file_system.h"
 #include "adapters/lora_adapter.h"
-#include "model/safetensors.h"
 
 #include <nlohmann/json.hpp>
 #include <pwd.h>
@@ -116,9 +115,11 @@ std::optional<std::string> Registry::base_shapes() { return index_->base_shapes(
 namespace {
 
 // What every stored adapter must pass: it loads (the safetensors and PEFT
-// rules, finite weights) and fits the base model's recorded shapes.
-void check_adapter_loads(const std::string& config_path, const std::string& weights_path,
-                         const std::optional<std::string>& shapes_json, const std::string& what) {
+// rules, finite weights) and fits the base model's recorded shapes. Returns
+// the safetensors __metadata__ of what it read.
+std::map<std::string, std::string> check_adapter_loads(const std::string& config_path, const std::string& weights_path,
+                                                       const std::optional<std::string>& shapes_json,
+                                                       const std::string& what) {
   if (!shapes_json)
     throw RegistryUsageError(fmt::format(
         "{}: the registry does not record its base model's shapes, so the adapter cannot be checked against it; "
@@ -130,6 +131,7 @@ void check_adapter_loads(const std::string& config_path, const std::string& weig
   } catch (const Error& e) {
     fail("{}: {}", what, e.what());
   }
+  return std::move(adapter.metadata);
 }
 
 }  // namespace
@@ -154,8 +156,7 @@ AdapterCandidate Registry::inspect(const PublishRequest& request) {
   if (auto it = config.find("peft_type"); it != config.end() && *it != "LORA")
     fail("{}: peft_type is {}, only LORA adapters are supported", config_path, it->dump());
 
-  check_adapter_loads(config_path, weights_path, index_->base_shapes(), request.adapter_dir);
-  candidate.metadata = read_safetensors_metadata(weights_path);
+  candidate.metadata = check_adapter_loads(config_path, weights_path, index_->base_shapes(), request.adapter_dir);
   auto meta = [&](const char* key) {
     auto it = candidate.metadata.find(key);
     return it == candidate.metadata.end() ? std::string() : it->second;

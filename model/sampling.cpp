@@ -4,10 +4,14 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 namespace mnemo {
 
 void validate(const SamplingParams& p) {
-  if (p.temperature < 0) fail("temperature must be >= 0, got {}", p.temperature);
+  // Written so that NaN (every comparison with it is false) is refused too.
+  if (!(p.temperature >= 0 && std::isfinite(p.temperature)))
+    fail("temperature must be a finite number >= 0, got {}", p.temperature);
   if (p.top_k < 0) fail("top_k must be >= 0, got {}", p.top_k);
   if (!(p.top_p > 0 && p.top_p <= 1)) fail("top_p must be in (0, 1], got {}", p.top_p);
 }

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 
 namespace mnemo {
@@ -69,6 +70,8 @@ TEST(Sampler, FrequenciesFollowTheSoftmaxAtTemperatureOne) {
 
 TEST(Sampler, InvalidParametersAreRefused) {
   EXPECT_THROW(Sampler({.temperature = -1}), Error);
+  EXPECT_THROW(Sampler({.temperature = std::nan("")}), Error);
+  EXPECT_THROW(Sampler({.temperature = INFINITY}), Error);
   EXPECT_THROW(Sampler({.top_k = -3}), Error);
   EXPECT_THROW(Sampler({.top_p = 0}), Error);
   EXPECT_THROW(Sampler({.top_p = 1.5}), Error);
