@@ -347,15 +347,7 @@ LoraAdapter read_peft_adapter(const std::string& dir) {
 LoraAdapter read_peft_adapter_files(const std::string& config_file, const std::string& weights_file) {
   const fs::path config_path(config_file), weights_path(weights_file);
   if (!fs::is_regular_file(config_path)) fail("{}: missing or not a regular file", config_file);
-  json config_json;
-  {
-    std::ifstream in(config_path);
-    try {
-      config_json = json::parse(in);
-    } catch (const json::exception& e) {
-      fail("{}: not valid JSON: {}", config_path.string(), e.what());
-    }
-  }
+  const json config_json = read_json_file(config_file, "adapter config", kAdapterConfigLimits);
   LoraAdapter adapter;
   adapter.config = parse_adapter_config(config_json, config_path.string());
 

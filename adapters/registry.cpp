@@ -26,13 +26,14 @@ std::string default_actor() {
   return "unknown";
 }
 
-std::string read_small_file(FileSystem& fs, const std::string& path) {
+std::string read_small_file(FileSystem& fs, const std::string& path, uint64_t max_bytes) {
   std::unique_ptr<ReadableFile> file = fs.open_file(path);
   std::string text;
   char buffer[65536];
   while (size_t n = file->read(buffer, sizeof buffer)) {
     text.append(buffer, n);
-    if (text.size() > (64u << 20)) fail("{}: larger than 64 MiB; not an adapter config", path);
+    if (text.size() > max_bytes)
+      fail("{}: more than {}, the limit for an adapter config", path, byte_size_text(max_bytes));
   }
   return text;
 }
@@ -146,12 +147,8 @@ AdapterCandidate Registry::inspect(const PublishRequest& request) {
   for (const std::string& path : {config_path, weights_path})
     if (!file_system_->exists(path)) fail("{}: missing (a PEFT adapter directory holds {} and {})", path,
                                           kAdapterConfigFile, kAdapterWeightsFile);
-  json config;
-  try {
-    config = json::parse(read_small_file(*file_system_, config_path));
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
-    fail("{}: malformed JSON: {}", config_path, e.what());
-  }
+  const json config = parse_json_input(read_small_file(*file_system_, config_path, kAdapterConfigLimits.max_bytes),
+                                       config_path, kAdapterConfigLimits);
   if (!config.is_object()) fail("{}: expected a JSON object", config_path);
   if (auto it = config.find("peft_type"); it != config.end() && *it != "LORA")
     fail("{}: peft_type is {}, only LORA adapters are supported", config_path, it->dump());

@@ -82,7 +82,8 @@ int64_t parse_timestamp(std::string_view text) {
 
 LogRecord parse_log_record(std::string_view json_line, const std::string& source, int64_t line) {
   const std::string where = source + ":" + std::to_string(line);
-  const nlohmann::json object = parse_json_object(json_line, where, "log record");
+  const nlohmann::json object =
+      parse_json_object(json_line, where, "log record", JsonLimits{kMaxLogLineBytes, 16, kMaxLogLineBytes});
   auto string_field = [&](const char* field) {
     auto it = object.find(field);
     if (it == object.end()) fail("{}: field \"{}\" is missing", where, field);
@@ -109,6 +110,9 @@ LogRecord parse_log_record(std::string_view json_line, const std::string& source
   if (messages == object.end()) fail("{}: field \"messages\" is missing", where);
   if (!messages->is_array() || messages->empty())
     fail("{}: field \"messages\" must be a non-empty list of {{\"role\", \"content\"}} objects", where);
+  if (messages->size() > kMaxMessagesPerRecord)
+    fail("{}: field \"messages\" holds {} messages, more than the limit of {}", where, messages->size(),
+         kMaxMessagesPerRecord);
   for (size_t i = 0; i < messages->size(); ++i) {
     const nlohmann::json& message = (*messages)[i];
     const std::string place = fmt::format("{}: messages[{}]", where, i);
@@ -117,6 +121,8 @@ LogRecord parse_log_record(std::string_view json_line, const std::string& source
     auto content = message.find("content");
     if (role == message.end() || !role->is_string()) fail("{}: \"role\" must be a string", place);
     if (content == message.end() || !content->is_string()) fail("{}: \"content\" must be a string", place);
+    if (const uint64_t bytes = content->get_ref<const std::string&>().size(); bytes > kMaxMessageBytes)
+      fail("{}: \"content\" is {} bytes, more than the limit of {}", place, bytes, byte_size_text(kMaxMessageBytes));
     std::string role_name = role->get<std::string>();
     if (role_name != "system" && role_name != "user" && role_name != "assistant")
       fail("{}: \"role\" must be system, user or assistant, got \"{}\"", place, role_name);
@@ -145,17 +151,29 @@ InteractionLogs read_interaction_logs(const std::string& path, BadRecordPolicy p
 
   InteractionLogs logs;
   for (const fs::path& file : files) {
-    for_each_jsonl_line(file.string(), "log file", [&](std::string_view text, int64_t line) {
-      try {
-        LogRecord record = parse_log_record(text, file.string(), line);
-        logs.by_user[record.user].push_back(std::move(record));
-        ++logs.n_records;
-      } catch (const Error& e) {
-        if (policy == BadRecordPolicy::Fail) throw;
-        ++logs.n_skipped;
-        logs.skipped.push_back(e.what());
-      }
-    });
+    auto bad_record = [&](const Error& e) {
+      if (policy == BadRecordPolicy::Fail) throw e;
+      ++logs.n_skipped;
+      logs.skipped.push_back(e.what());
+    };
+    for_each_jsonl_line(
+        file.string(), "log file", kMaxLogLineBytes,
+        [&](std::string_view text, int64_t line) {
+          try {
+            LogRecord record = parse_log_record(text, file.string(), line);
+            logs.by_user[record.user].push_back(std::move(record));
+            ++logs.n_records;
+          } catch (const Error& e) {
+            bad_record(e);
+          }
+        },
+        [&](int64_t line, uint64_t bytes) {
+          try {
+            fail_oversized_line(file.string(), line, bytes, kMaxLogLineBytes, "log record");
+          } catch (const Error& e) {
+            bad_record(e);
+          }
+        });
   }
   for (auto& [user, records] : logs.by_user)
     std::stable_sort(records.begin(), records.end(), [](const LogRecord& a, const LogRecord& b) {

@@ -17,6 +17,13 @@
 
 namespace mnemo {
 
+// Limits on one record, so a hostile log cannot make a reader allocate
+// without bound; a record beyond them is a bad record (refused or skipped, as
+// the policy says) with the limit named.
+inline constexpr uint64_t kMaxLogLineBytes = 16ull << 20;
+inline constexpr size_t kMaxMessagesPerRecord = 4096;
+inline constexpr uint64_t kMaxMessageBytes = 1ull << 20;  // one message's content
+
 struct LogRecord {
   std::string user;
   std::string conversation_id;
@@ -40,7 +47,7 @@ struct InteractionLogs {
 // invalid JSON, a user id outside [A-Za-z0-9._-]{1,128}, an empty
 // conversation_id, a timestamp that is not ISO 8601 (date, 'T', time, 'Z' or
 // an offset), no messages, a role other than system/user/assistant, content
-// that is not a string.
+// that is not a string, a limit above exceeded.
 LogRecord parse_log_record(std::string_view json_line, const std::string& source, int64_t line);
 
 // Reads `path` (file or directory). With Fail the first bad record throws;

@@ -6,28 +6,39 @@
 
 namespace mnemo {
 
-void for_each_jsonl_line(const std::string& path, const char* what,
-                         const std::function<void(std::string_view text, int64_t line)>& on_line) {
+void for_each_jsonl_line(const std::string& path, const char* what, uint64_t max_line_bytes,
+                         const std::function<void(std::string_view text, int64_t line)>& on_line,
+                         const std::function<void(int64_t line, uint64_t bytes)>& on_oversized) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot open the {}", path, what);
+  std::streambuf& buffer = *in.rdbuf();
   std::string text;
-  for (int64_t line = 1; std::getline(in, text); ++line) {
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
-    on_line(text, line);
+  for (int64_t line = 1;; ++line) {
+    text.clear();
+    uint64_t bytes = 0;
+    int c;
+    while ((c = buffer.sbumpc()) != std::char_traits<char>::eof() && c != '\n') {
+      if (++bytes <= max_line_bytes) text.push_back(static_cast<char>(c));
+    }
+    if (bytes > max_line_bytes) {
+      on_oversized(line, bytes);
+    } else {
+      if (!text.empty() && text.back() == '\r') text.pop_back();
+      if (text.find_first_not_of(" \t") != std::string::npos) on_line(text, line);
+    }
+    if (c == std::char_traits<char>::eof()) break;
   }
   if (in.bad()) fail("{}: read error", path);
 }
 
-nlohmann::json parse_json_object(std::string_view line, const std::string& where, const char* what) {
-  nlohmann::json object;
-  try {
-    object = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON (byte {}): {}", where, e.byte, e.what());
-  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
-    fail("{}: not valid JSON: {}", where, e.what());
-  }
+void fail_oversized_line(const std::string& path, int64_t line, uint64_t bytes, uint64_t limit, const char* what) {
+  fail("{}:{}: the line is {} bytes, more than the limit of {} for a {}", path, line, bytes, byte_size_text(limit),
+       what);
+}
+
+nlohmann::json parse_json_object(std::string_view line, const std::string& where, const char* what,
+                                 const JsonLimits& limits) {
+  nlohmann::json object = parse_json_input(line, where, limits);
   if (!object.is_object()) fail("{}: a {} must be a JSON object, got {}", where, what, object.type_name());
   return object;
 }

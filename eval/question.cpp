@@ -49,7 +49,8 @@ const char* question_kind_name(QuestionKind kind) {
 
 Question parse_question(std::string_view json_line, const std::string& source, int64_t line) {
   const std::string where = source + ":" + std::to_string(line);
-  const nlohmann::json object = parse_json_object(json_line, where, "question");
+  const nlohmann::json object =
+      parse_json_object(json_line, where, "question", JsonLimits{kMaxQuestionLineBytes, 16, kMaxQuestionLineBytes});
 
   Question question;
   question.user = non_empty_string(required(object, "user", where), "user", where);
@@ -82,9 +83,12 @@ Question parse_question(std::string_view json_line, const std::string& source, i
 
 std::vector<Question> read_questions(const std::string& path) {
   std::vector<Question> questions;
-  for_each_jsonl_line(path, "question file", [&](std::string_view text, int64_t line) {
-    questions.push_back(parse_question(text, path, line));
-  });
+  for_each_jsonl_line(
+      path, "question file", kMaxQuestionLineBytes,
+      [&](std::string_view text, int64_t line) { questions.push_back(parse_question(text, path, line)); },
+      [&](int64_t line, uint64_t bytes) {
+        fail_oversized_line(path, line, bytes, kMaxQuestionLineBytes, "question");
+      });
   if (questions.empty()) fail("{}: the question file holds no questions", path);
   return questions;
 }

@@ -9,11 +9,15 @@
 // answer wrong. Other fields are ignored, so a set may carry its own ids.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace mnemo {
+
+// A question line longer than this is refused (real ones are under 1 KiB).
+inline constexpr uint64_t kMaxQuestionLineBytes = 1ull << 20;
 
 enum class QuestionKind { Recall, Update, Abstain };
 

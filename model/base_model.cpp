@@ -3,6 +3,7 @@
 #include "model/dtype_device.h"
 #include "model/error.h"
 #include "model/gguf.h"
+#include "tokenizer/json_input.h"
 #include "tokenizer/tokenizer.h"
 #include "model/transformer.h"
 
@@ -10,7 +11,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 namespace mnemo {
 namespace {
@@ -30,9 +30,9 @@ void add_token(std::vector<int32_t>& ids, const Tokenizer& tokenizer, const std:
 void add_generation_config_ids(std::vector<int32_t>& ids, const fs::path& dir) {
   fs::path path = dir / "generation_config.json";
   if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  nlohmann::json config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (config.is_discarded() || !config.contains("eos_token_id")) return;
+  constexpr JsonLimits kLimits{4ull << 20, 32, 1ull << 20};  // a few hundred bytes in real models
+  const nlohmann::json config = read_json_file(path.string(), "generation config", kLimits);
+  if (!config.is_object() || !config.contains("eos_token_id")) return;
   const auto& eos = config["eos_token_id"];
   if (eos.is_number_integer()) add_unique(ids, eos.get<int64_t>());
   if (eos.is_array())

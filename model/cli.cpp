@@ -54,9 +54,16 @@ std::string read_prompt(const GenerateOptions& options) {
     if (!file) fail("--prompt-file {}: cannot open: {}", options.prompt_file, std::strerror(errno));
   }
   std::istream& in = options.prompt_file == "-" ? std::cin : file;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // Far beyond any context window, but a bound: /dev/zero is a regular stdin too.
+  constexpr size_t kMaxPromptBytes = 64 << 20;
+  std::string text;
+  char chunk[1 << 16];
+  while (text.size() <= kMaxPromptBytes && in.read(chunk, sizeof chunk).gcount() > 0)
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxPromptBytes)
+    throw CLI::ValidationError("--prompt-file", fmt::format("{}: more than {} MiB, the limit for a prompt",
+                                                            options.prompt_file, kMaxPromptBytes >> 20));
+  return text;
 }
 
 // Value errors are usage errors (exit 2), as CLI11's own are; the message

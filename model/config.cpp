@@ -1,17 +1,20 @@
 #include "model/config.h"
 
 #include "model/error.h"
+#include "tokenizer/json_input.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <fstream>
 #include <type_traits>
 
 namespace mnemo {
 namespace {
 
 using nlohmann::json;
+
+// config.json and generation_config.json: a few kilobytes in real models.
+constexpr JsonLimits kModelConfigLimits{4ull << 20, 32, 1ull << 20};
 
 const json& required(const json& object, const char* field, const std::string& source) {
   auto it = object.find(field);
@@ -155,17 +158,12 @@ ModelConfig parse_model_config(const json& config, const std::string& source) {
   return c;
 }
 
+ModelConfig parse_model_config_text(std::string_view text, const std::string& source) {
+  return parse_model_config(parse_json_input(text, source, kModelConfigLimits), source);
+}
+
 ModelConfig load_model_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open the model config", path);
-  json config;
-  try {
-    config = json::parse(in);
-  } catch (const json::parse_error& e) {
-    fail("{}: malformed JSON at byte {}: {}", path, e.byte, e.what());
-  } catch (const json::exception& e) {  // e.g. a number too large for a double
-    fail("{}: malformed JSON: {}", path, e.what());
-  }
+  const json config = read_json_file(path, "model config", kModelConfigLimits);
   return parse_model_config(config, path);
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mnemo {
@@ -49,6 +50,9 @@ struct ModelConfig {
 // or an architecture that is not one of the four above.
 ModelConfig parse_model_config(const nlohmann::json& json, const std::string& source);
 ModelConfig load_model_config(const std::string& config_json_path);
+// The text of a config.json, read within the same limits as the file (4 MiB,
+// nesting 32; json_input.h).
+ModelConfig parse_model_config_text(std::string_view text, const std::string& source);
 
 // The inverse, for `mnemo model convert`: a config.json that transformers loads.
 nlohmann::json model_config_to_json(const ModelConfig& config);

@@ -23,6 +23,15 @@ namespace {
 constexpr uint32_t kMaxDims = 4;            // GGML_MAX_DIMS
 constexpr int kMaxArrayNesting = 4;         // arrays of arrays are legal; deeper is nonsense
 constexpr uint64_t kMaxAlignment = 1 << 20;
+// Limits on what a file may declare, so a hostile one cannot make the reader
+// allocate without bound. The largest real ones: a few hundred metadata keys,
+// arrays of ~260,000 tokens or ~500,000 merges, a tokenizer.json of ~35 MB
+// kept as one string, a few thousand tensors with names under 64 bytes.
+constexpr uint64_t kMaxMetadataCount = 1 << 16;
+constexpr uint64_t kMaxArrayLength = 1 << 22;
+constexpr uint64_t kMaxStringBytes = 64ull << 20;
+constexpr uint64_t kMaxNameBytes = 64ull << 10;  // metadata keys and tensor names
+constexpr uint64_t kMaxTensorCount = 1 << 20;
 
 // A bounds-checked little-endian cursor over the mapping. Every read checks
 // the remaining bytes first and fails with the offset where it started.
@@ -52,9 +61,11 @@ class Cursor {
     return value;
   }
 
-  std::string read_string(const char* what) {
+  std::string read_string(const char* what, uint64_t max_bytes) {
     uint64_t start = offset_;
     uint64_t length = read<uint64_t>(what);
+    if (length > max_bytes)
+      fail_at(start, fmt::format("{} has length {}, more than the limit of {}", what, length, max_bytes));
     if (length > remaining())
       fail_at(start, fmt::format("{} has length {} but only {} bytes are left in the file", what, length,
                                  remaining()));
@@ -110,7 +121,7 @@ GgufValue read_value(Cursor& cursor, GgufValueType type, const std::string& key,
       value.boolean = byte == 1;
       break;
     }
-    case GgufValueType::String: value.string = cursor.read_string("a string value"); break;
+    case GgufValueType::String: value.string = cursor.read_string("a string value", kMaxStringBytes); break;
     case GgufValueType::Array: {
       uint64_t at = cursor.offset();
       uint32_t element = cursor.read<uint32_t>("an array element type");
@@ -121,6 +132,9 @@ GgufValue read_value(Cursor& cursor, GgufValueType type, const std::string& key,
       value.element_type = static_cast<GgufValueType>(element);
       uint64_t count_at = cursor.offset();
       uint64_t count = cursor.read<uint64_t>("an array length");
+      if (count > kMaxArrayLength)
+        cursor.fail_at(count_at, fmt::format("metadata '{}': array of {} values, more than the limit of {}", key,
+                                             count, kMaxArrayLength));
       if (count > cursor.remaining() / min_value_bytes(value.element_type))
         cursor.fail_at(count_at, fmt::format("metadata '{}': array of {} {} values cannot fit in the {} bytes left",
                                              key, count, gguf_value_type_name(value.element_type),
@@ -218,13 +232,15 @@ void GgufFile::parse() {
     cursor.fail_at(4, fmt::format("unsupported GGUF version {} (Mnemo reads versions 2 and 3)", version_));
   uint64_t tensor_count = cursor.read<uint64_t>("the tensor count");
   uint64_t kv_count = cursor.read<uint64_t>("the metadata count");
+  if (kv_count > kMaxMetadataCount)
+    cursor.fail_at(16, fmt::format("metadata count {} is more than the limit of {}", kv_count, kMaxMetadataCount));
   // Each entry needs at least a length-prefixed key and a type tag.
   if (kv_count > cursor.remaining() / 12)
     cursor.fail_at(16, fmt::format("metadata count {} cannot fit in the {} bytes left", kv_count, cursor.remaining()));
 
   for (uint64_t i = 0; i < kv_count; ++i) {
     uint64_t key_at = cursor.offset();
-    std::string key = cursor.read_string("a metadata key");
+    std::string key = cursor.read_string("a metadata key", kMaxNameBytes);
     uint64_t type_at = cursor.offset();
     uint32_t type = cursor.read<uint32_t>("a metadata value type");
     if (!known_value_type(type))
@@ -243,6 +259,8 @@ void GgufFile::parse() {
     alignment_ = static_cast<uint64_t>(value.integer);
   }
 
+  if (tensor_count > kMaxTensorCount)
+    cursor.fail_at(8, fmt::format("tensor count {} is more than the limit of {}", tensor_count, kMaxTensorCount));
   // Name, n_dims, dims, type, offset: at least 8 + 4 + 8 + 4 + 8 bytes.
   if (tensor_count > cursor.remaining() / 32)
     cursor.fail_at(8, fmt::format("tensor count {} cannot fit in the {} bytes left", tensor_count, cursor.remaining()));
@@ -251,7 +269,7 @@ void GgufFile::parse() {
   for (uint64_t i = 0; i < tensor_count; ++i) {
     GgufTensorInfo info;
     uint64_t info_at = cursor.offset();
-    info.name = cursor.read_string("a tensor name");
+    info.name = cursor.read_string("a tensor name", kMaxNameBytes);
     uint64_t dims_at = cursor.offset();
     uint32_t n_dims = cursor.read<uint32_t>("a tensor's dimension count");
     if (n_dims == 0 || n_dims > kMaxDims)

@@ -3,6 +3,7 @@
 #include "model/safetensors.h"
 
 #include "model/error.h"
+#include "tokenizer/json_input.h"
 
 #include <ATen/ATen.h>
 #include <fmt/ranges.h>
@@ -47,31 +48,30 @@ const DtypeInfo& dtype_of(at::ScalarType type, const std::string& tensor_name) {
   fail("cannot write tensor '{}': dtype {} has no safetensors equivalent", tensor_name, c10::toString(type));
 }
 
-// Largest header we accept: real headers are kilobytes to a few megabytes; a
-// larger length means a corrupt or hostile file, not a big model.
+// Limits on what a file may declare (real headers are kilobytes to a few
+// megabytes, with at most thousands of tensors of a few dimensions; strings
+// are tensor names, dtypes and __metadata__ values, which some trainers fill
+// with their whole configuration).
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+constexpr JsonLimits kHeaderLimits{kMaxHeaderBytes, 8, 16ull << 20};
+constexpr size_t kMaxTensors = 1 << 20;
+constexpr size_t kMaxTensorDims = 16;
+constexpr JsonLimits kIndexLimits{64ull << 20, 8, 64ull << 10};
 
 // Parses the JSON header, refusing duplicate tensor names (the format forbids
 // them; a parser that keeps the first or the last would silently misread).
 json parse_header(const std::string& path, const char* text, uint64_t length) {
-  std::string duplicate;
   std::set<std::string> names;
-  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (depth == 1 && event == json::parse_event_t::key && !names.insert(parsed.get<std::string>()).second &&
-        duplicate.empty())
-      duplicate = parsed.get<std::string>();
-    return true;
+  auto on_event = [&](int depth, json::parse_event_t event, const json& parsed) {
+    if (depth != 1 || event != json::parse_event_t::key) return;
+    const auto& name = parsed.get_ref<const std::string&>();
+    if (!names.insert(name).second) fail("{}: tensor '{}' appears twice in the header", path, name);
+    if (names.size() > kMaxTensors)
+      fail("{}: the header lists more than {} tensors, the limit", path, kMaxTensors);
   };
-  json header;
-  try {
-    header = json::parse(text, text + length, on_event);
-  } catch (const json::parse_error& e) {
-    fail("{}: malformed JSON header at byte offset {}: {}", path, 8 + e.byte, e.what());
-  } catch (const json::exception& e) {  // e.g. a number too large for a double
-    fail("{}: malformed JSON header: {}", path, e.what());
-  }
+  json header = parse_json_input(std::string_view(text, length), path + ": the header", kHeaderLimits, on_event,
+                                 /*first_byte=*/8);
   if (!header.is_object()) fail("{}: the header is not a JSON object", path);
-  if (!duplicate.empty()) fail("{}: tensor '{}' appears twice in the header", path, duplicate);
   return header;
 }
 
@@ -137,7 +137,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   if (header_bytes > file_bytes - 8)
     fail("{}: header length {} at byte offset 0 is larger than the file ({} bytes): truncated or not safetensors",
          path, header_bytes, file_bytes);
-  if (header_bytes > kMaxHeaderBytes) fail("{}: header length {} is implausibly large", path, header_bytes);
+  if (header_bytes > kMaxHeaderBytes)
+    fail("{}: header length {} at byte offset 0 is more than the limit of {}", path, header_bytes,
+         byte_size_text(kMaxHeaderBytes));
   file->data_offset_ = 8 + header_bytes;
   uint64_t data_bytes = file_bytes - file->data_offset_;
 
@@ -156,6 +158,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     entry.name = name;
     try {
       entry.dtype = value.at("dtype").get<std::string>();
+      if (const json& shape = value.at("shape"); shape.is_array() && shape.size() > kMaxTensorDims)
+        fail("{}: tensor '{}': {} dimensions, more than the limit of {}", path, name, shape.size(), kMaxTensorDims);
       entry.shape = value.at("shape").get<std::vector<int64_t>>();
       auto offsets = value.at("data_offsets").get<std::vector<uint64_t>>();
       if (offsets.size() != 2) fail("{}: tensor '{}': data_offsets must hold two numbers", path, name);
@@ -223,8 +227,11 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
   for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | length_bytes[i];
   in.seekg(0, std::ios::end);
   uint64_t file_bytes = static_cast<uint64_t>(in.tellg());
-  if (header_bytes > file_bytes - 8 || header_bytes > kMaxHeaderBytes)
+  if (file_bytes < 8 || header_bytes > file_bytes - 8)
     fail("{}: header length {} at byte offset 0 is larger than the file ({} bytes)", path, header_bytes, file_bytes);
+  if (header_bytes > kMaxHeaderBytes)
+    fail("{}: header length {} at byte offset 0 is more than the limit of {}", path, header_bytes,
+         byte_size_text(kMaxHeaderBytes));
   std::string text(header_bytes, '\0');
   in.seekg(8);
   in.read(text.data(), static_cast<std::streamsize>(header_bytes));
@@ -297,17 +304,12 @@ std::map<std::string, at::Tensor> load_safetensors_dir(const std::string& model_
   std::vector<std::string> shards;
   fs::path index_path = dir / "model.safetensors.index.json";
   if (fs::exists(index_path)) {
-    std::ifstream in(index_path);
-    json index;
-    try {
-      index = json::parse(in);
-    } catch (const json::parse_error& e) {
-      fail("{}: malformed JSON at byte {}: {}", index_path.string(), e.byte, e.what());
-    } catch (const json::exception& e) {
-      fail("{}: malformed JSON: {}", index_path.string(), e.what());
-    }
+    const json index = read_json_file(index_path.string(), "safetensors index", kIndexLimits);
     if (!index.contains("weight_map") || !index["weight_map"].is_object())
       fail("{}: missing object 'weight_map'", index_path.string());
+    if (index["weight_map"].size() > kMaxTensors)
+      fail("{}: weight_map lists {} tensors, more than the limit of {}", index_path.string(),
+           index["weight_map"].size(), kMaxTensors);
     std::set<std::string> unique;
     for (auto& [name, shard] : index["weight_map"].items()) {
       if (!shard.is_string()) fail("{}: weight_map['{}'] is not a file name", index_path.string(), name);

@@ -1,6 +1,8 @@
 #include "serve/openai_api.h"
 
+#include "model/error.h"
 #include "serve/serve_config.h"
+#include "tokenizer/json_input.h"
 
 #include <fmt/format.h>
 
@@ -96,11 +98,13 @@ json error_body(int status, const std::string& message, const std::string& param
 }
 
 json parse_json_object(const std::string& text) {
+  // The body's size is bounded by the server (limits.body_bytes); nesting
+  // deeper than any OpenAI request would be is refused.
   json body;
   try {
-    body = json::parse(text);
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
-    throw ApiError(400, fmt::format("the body is not valid JSON: {}", e.what()), "", "invalid_json");
+    body = parse_json_input(text, "the body", JsonLimits{text.size(), kMaxBodyNesting, text.size()});
+  } catch (const Error& e) {
+    throw ApiError(400, e.what(), "", "invalid_json");
   }
   if (!body.is_object()) throw ApiError(400, "the body must be a JSON object", "", "invalid_json");
   try {
@@ -131,6 +135,9 @@ CompletionCall parse_completion_call(const std::string& text, bool chat, const S
     if (messages == body.end() || !messages->is_array())
       bad("messages", "'messages' is required and must be a list");
     if (messages->empty()) bad("messages", "'messages' must not be empty");
+    if (messages->size() > kMaxChatMessages)
+      bad("messages", fmt::format("'messages' holds {} messages, more than the limit of {}", messages->size(),
+                                  kMaxChatMessages));
     for (size_t i = 0; i < messages->size(); ++i) {
       const json& message = (*messages)[i];
       if (!message.is_object() || !message.contains("role") || !message["role"].is_string())

@@ -17,6 +17,11 @@ namespace mnemo {
 
 struct ServeConfig;
 
+// Limits on a request body beyond its size (limits.body_bytes): arrays and
+// objects nested deeper, or more chat messages, are refused with 400.
+inline constexpr int kMaxBodyNesting = 32;
+inline constexpr size_t kMaxChatMessages = 4096;
+
 // An error that becomes an HTTP response with OpenAI's error body.
 class ApiError : public std::runtime_error {
  public:

@@ -7,6 +7,7 @@
 #include <queue>
 
 #include "model/error.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_parts.h"
 
 namespace mnemo::tokenizer_detail {
@@ -41,6 +42,8 @@ BpeModel::BpeModel(const nlohmann::json& model, const JsonPlace& place) {
   byte_token_ids_.fill(-1);
   const nlohmann::json& vocab = place.member(model, "vocab");
   if (!vocab.is_object()) place.at("vocab").fail("expected an object of token -> id");
+  if (static_cast<int64_t>(vocab.size()) > kMaxVocabulary)
+    place.at("vocab").fail(fmt::format("{} tokens, more than the limit of {}", vocab.size(), kMaxVocabulary));
   vocab_.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > INT32_MAX)
@@ -76,6 +79,8 @@ BpeModel::BpeModel(const nlohmann::json& model, const JsonPlace& place) {
   if (merges == model.end() || merges->is_null()) return;
   JsonPlace merges_place = place.at("merges");
   if (!merges->is_array()) merges_place.fail("expected an array");
+  if (static_cast<int64_t>(merges->size()) > kMaxMerges)
+    merges_place.fail(fmt::format("{} merges, more than the limit of {}", merges->size(), kMaxMerges));
   merges_.reserve(merges->size());
   for (size_t rank = 0; rank < merges->size(); ++rank) {
     JsonPlace merge_place = merges_place.at(rank);

@@ -7,9 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 
 #include "model/error.h"
+#include "tokenizer/json_input.h"
 
 namespace mnemo {
 namespace {
@@ -90,6 +90,9 @@ std::string token_text(const nlohmann::json& value) {
   return "";
 }
 
+// tokenizer_config.json: a few kilobytes plus the templates and added tokens.
+constexpr JsonLimits kTokenizerConfigLimits{16ull << 20, 32, 4ull << 20};
+
 [[noreturn]] void raise_alternation() {
   fail("chat template: Conversation roles must alternate user/assistant/user/assistant/...");
 }
@@ -152,14 +155,8 @@ ChatTemplate ChatTemplate::from_template_text(std::string_view jinja, std::strin
 }
 
 ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path, const std::string& override_family) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail("{}: cannot open tokenizer_config.json", path);
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(file);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON: {}", path, e.what());
-  }
+  const nlohmann::json config = read_json_file(path, "tokenizer_config.json", kTokenizerConfigLimits);
+  if (!config.is_object()) fail("{}: expected a JSON object at the top level", path);
   std::string bos = config.contains("bos_token") ? token_text(config["bos_token"]) : "";
   std::string eos = config.contains("eos_token") ? token_text(config["eos_token"]) : "";
   std::string jinja;
@@ -167,8 +164,13 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const std::string& path, const 
     if (it->is_string()) {
       jinja = it->get<std::string>();
     } else if (it->is_array()) {  // named templates: [{"name": "default", "template": ...}, ...]
-      for (const auto& entry : *it)
-        if (entry.value("name", "") == "default" && entry.contains("template")) jinja = entry["template"].get<std::string>();
+      for (size_t i = 0; i < it->size(); ++i) {
+        const nlohmann::json& entry = (*it)[i];
+        if (!entry.is_object() || !entry.contains("name") || !entry.contains("template") ||
+            !entry["name"].is_string() || !entry["template"].is_string())
+          fail("{}: chat_template[{}]: expected {{\"name\": string, \"template\": string}}", path, i);
+        if (entry["name"] == "default") jinja = entry["template"].get<std::string>();
+      }
       if (jinja.empty()) fail("{}: chat_template: no template named \"default\"; {}", path, kOverrideHint);
     } else {
       fail("{}: chat_template: expected a string", path);

@@ -4,10 +4,9 @@
 // decoder for generation.
 #include "tokenizer/tokenizer.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "model/error.h"
+#include "tokenizer/json_input.h"
 #include "tokenizer/tokenizer_parts.h"
 
 namespace mnemo {
@@ -36,6 +35,9 @@ struct Tokenizer::Impl {
 namespace {
 
 const std::string kEmpty;
+
+// Normalizer and pre-tokenizer sequences nest a few levels; token strings are short.
+constexpr JsonLimits kTokenizerJsonLimits{kMaxTokenizerFileBytes, 64, 1ull << 20};
 
 std::vector<int32_t> special_token_ids(const nlohmann::json& special_tokens, const std::string& name,
                                        const JsonPlace& place) {
@@ -97,17 +99,11 @@ void Tokenizer::Impl::parse_post_processor(const nlohmann::json& json, const Jso
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail("{}: cannot open tokenizer file", path);
-  std::stringstream buffer;
-  buffer << file.rdbuf();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON: {}", path, e.what());
-  }
-  return from_json(json, path);
+  return from_json(read_json_file(path, "tokenizer file", kTokenizerJsonLimits), path);
+}
+
+Tokenizer Tokenizer::from_json_text(std::string_view text, const std::string& source) {
+  return from_json(parse_json_input(text, source, kTokenizerJsonLimits), source);
 }
 
 Tokenizer Tokenizer::from_json(const nlohmann::json& json, const std::string& source) {
@@ -150,6 +146,8 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& json, const std::string& so
         added.push_back(std::move(token));
       }
     }
+    if (const int64_t n = static_cast<int64_t>(impl->model->vocab().size() + added.size()); n > kMaxVocabulary)
+      root.fail(fmt::format("{} tokens in model.vocab and added_tokens, more than the limit of {}", n, kMaxVocabulary));
     // Ids index a table, so bound them by what the file holds before
     // allocating it: real id spaces are dense, and gaps of up to
     // kMaxUnusedTokenIds in all are allowed.

@@ -24,6 +24,13 @@
 
 namespace mnemo {
 
+// What a tokenizer may hold; beyond these it is refused with the limit named,
+// so a hostile file cannot make loading allocate without bound. The largest
+// real ones: tokenizer.json ~35 MB, 262,144 tokens, ~500,000 merges.
+inline constexpr uint64_t kMaxTokenizerFileBytes = 128ull << 20;
+inline constexpr int64_t kMaxVocabulary = 1 << 21;  // model.vocab plus added_tokens
+inline constexpr int64_t kMaxMerges = 1 << 22;
+
 class Tokenizer {
  public:
   // Throws mnemo::Error naming the file and the JSON path of what is wrong
@@ -32,6 +39,8 @@ class Tokenizer {
   static Tokenizer from_file(const std::string& tokenizer_json_path);
   // `source` names the origin in error messages (a path, or "gguf:<file>").
   static Tokenizer from_json(const nlohmann::json& tokenizer_json, const std::string& source);
+  // The text of a tokenizer.json, read within the same limits as the file.
+  static Tokenizer from_json_text(std::string_view text, const std::string& source);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

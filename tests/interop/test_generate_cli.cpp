@@ -62,6 +62,7 @@ TEST(GenerateCliErrors, BadValuesAreUsageErrorsNamingTheFlag) {
            {"--prompt hi --system be-brief", "--system"},
            {"--prompt ''", "--prompt"},
            {"--prompt $'ok\\xff'", "byte offset 2"},
+           {"--prompt-file - < /dev/zero", "more than 64 MiB, the limit for a prompt"},
        }) {
     testing::CommandResult result = run_command("bash -c " + testing::shell_quote(generate + " " + args + " 2>&1"));
     EXPECT_EQ(result.exit_code, 2) << args << ": " << result.output;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -234,12 +235,41 @@ TEST(Gguf, RejectsHugeStringLengthWithoutAllocating) {
   expect_error(b.write("huge_key"), "has length 1152921504606846976");
   Builder v;
   v.header(0, 1).key("k", GgufValueType::String).raw<uint64_t>(~uint64_t(0));
-  expect_error(v.write("huge_value"), "only");
+  expect_error(v.write("huge_value"), "more than the limit of 67108864");
+}
+
+// A file padded with `extra` zero bytes (sparse), so that what it declares
+// would fit and only the explicit limit refuses it.
+std::string write_padded(const Builder& b, const std::string& name, uint64_t extra) {
+  std::string path = b.write(name);
+  std::filesystem::resize_file(path, b.bytes.size() + extra);
+  return path;
+}
+
+TEST(Gguf, LimitsRefuseWhatAHostileFileCouldHoldNamingTheLimitAndTheValue) {
+  Builder key;
+  key.header(0, 1).str(std::string((64 << 10) + 1, 'k'));
+  expect_error(write_padded(key, "limit_key", 64), "a metadata key has length 65537, more than the limit of 65536");
+  Builder value;
+  value.header(0, 1).key("k", GgufValueType::String).raw<uint64_t>((64ull << 20) + 1);
+  expect_error(write_padded(value, "limit_string", (64ull << 20) + 1),
+               "a string value has length 67108865, more than the limit of 67108864");
+  Builder array;
+  array.header(0, 1).key("k", GgufValueType::Array).raw<uint32_t>(0).raw<uint64_t>((1 << 22) + 1);
+  expect_error(write_padded(array, "limit_array", (1 << 22) + 1),
+               "metadata 'k': array of 4194305 values, more than the limit of 4194304");
+  Builder kvs;
+  kvs.header(0, (1 << 16) + 1);
+  expect_error(write_padded(kvs, "limit_kvs", 13ull << 16), "metadata count 65537 is more than the limit of 65536");
+  Builder tensors;
+  tensors.header((1 << 20) + 1, 0);
+  expect_error(write_padded(tensors, "limit_tensors", 33ull << 20),
+               "tensor count 1048577 is more than the limit of 1048576");
 }
 
 TEST(Gguf, RejectsHugeArrayAndMetadataCounts) {
   Builder b;
-  b.header(0, 1).key("k", GgufValueType::Array).raw<uint32_t>(4).raw<uint64_t>(uint64_t(1) << 61);
+  b.header(0, 1).key("k", GgufValueType::Array).raw<uint32_t>(4).raw<uint64_t>(uint64_t(1) << 20);
   expect_error(b.write("huge_array"), "cannot fit");
   Builder c;
   c.header(0, uint64_t(1) << 50);

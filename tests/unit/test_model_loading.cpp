@@ -158,7 +158,7 @@ TEST(ModelLoading, AConfigFieldOfTheWrongTypeIsNamed) {
 TEST(ModelLoading, MalformedConfigJsonGivesTheByteOffset) {
   fs::path dir = write_model("badjson", tiny_config(), tiny_weights());
   std::ofstream(dir / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 32,,}";
-  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("config.json"), HasSubstr("malformed JSON at byte")));
+  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("config.json"), HasSubstr("not valid JSON at byte offset")));
 }
 
 TEST(Safetensors, TruncatedFileNamesTheTensorAndOffset) {
@@ -191,7 +191,7 @@ TEST(Safetensors, CorruptHeaderJson) {
   stream.seekp(12);
   stream.write("\x01\x02\x03", 3);
   stream.close();
-  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("model.safetensors"), HasSubstr("malformed JSON header")));
+  EXPECT_THAT(load_error(dir), AllOf(HasSubstr("model.safetensors"), HasSubstr("the header: not valid JSON at byte offset")));
 }
 
 // A safetensors file with a hand-written header and `data_bytes` zero bytes.
