@@ -44,7 +44,10 @@ python_bin=${MNEMO_PYTHON:-.venv/bin/python}
 
 run_one() {  # TARGET: fuzzes it into $work/TARGET/, log in $work/TARGET.log
   local name=$1 dir="$work/$1"
-  mkdir -p "$dir/corpus"
+  mkdir -p "$dir/corpus" "$dir/earlier"
+  # Artifacts of earlier runs (kept as regressions already) are not this run's crashes.
+  find "$dir" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
+    -exec mv -t "$dir/earlier" {} +
   local started=$(date +%s.%N)
   set +e
   ( cd "$dir" && MNEMO_REFERENCE_DIR="$reference" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
@@ -80,7 +83,8 @@ for name in targets:
     last = [l for l in log.splitlines() if re.match(r"#\d+\s", l)]
     cov = re.search(r"cov: (\d+) ft: (\d+) corp: (\d+)", last[-1]) if last else None
     started, finished = map(float, (work / f"{name}.time").read_text().split())
-    crashes = sorted(p.name for p in (work / name).glob("crash-*")) + sorted(p.name for p in (work / name).glob("timeout-*"))
+    crashes = sorted(p.name for pattern in ("crash-*", "timeout-*", "oom-*") for p in (work / name).glob(pattern)
+                     if p.stat().st_mtime >= started)  # this run's only
     rows.append({"target": name, "executions": stat("number_of_executed_units"),
                  "executions_per_s": stat("average_exec_per_sec"), "seconds": round(finished - started, 1),
                  "corpus_size": int(cov.group(3)) if cov else None, "coverage_edges": int(cov.group(1)) if cov else None,
