@@ -12,6 +12,9 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <memory>
@@ -25,6 +28,20 @@ struct ServeOptions {
   int port = -1;
 };
 
+// Every client connection is a descriptor: a soft limit of 1,024 would refuse
+// connections long before the queue does, so take what the hard limit allows.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = limit.rlim_max == RLIM_INFINITY ? 65536 : std::min<rlim_t>(limit.rlim_max, 65536);
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) return;
+  const rlim_t current = limit.rlim_cur;
+  limit.rlim_cur = wanted;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+    spdlog::warn("cannot raise the open-file limit to {}: connections beyond about {} will be refused", wanted,
+                 current);
+}
+
 void run_serve(const ServeOptions& options) {
   ServeConfig config = options.config.empty() ? ServeConfig{} : read_serve_config(options.config);
   if (!options.model.empty()) config.model = options.model;
@@ -34,6 +51,7 @@ void run_serve(const ServeOptions& options) {
   validate_serve_config(config, options.config.empty() ? "the built-in serve config" : options.config);
   if (config.keys_file.empty()) fail("no API keys: pass --keys FILE or set keys_file in the config");
   ApiKeys keys = ApiKeys::read(config.keys_file);
+  raise_open_file_limit();
 
   // SIGTERM and SIGINT are taken by one thread (below), never by the others.
   sigset_t signals;

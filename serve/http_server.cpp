@@ -25,6 +25,8 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 
 namespace mnemo {
@@ -220,6 +222,15 @@ struct QueueSlot {
   std::atomic<int64_t>& in_flight;
   ~QueueSlot() { in_flight.fetch_sub(1); }
 };
+
+// The route as a metrics label: only the served routes, so that requests for
+// made-up paths cannot grow the label set (and the process) without bound.
+std::string route_label(const std::string& path) {
+  static const std::set<std::string> kRoutes = {"/v1/completions", "/v1/chat/completions", "/v1/models",
+                                                "/v1/load_lora_adapter", "/v1/unload_lora_adapter", "/health",
+                                                "/metrics"};
+  return kRoutes.count(path) ? path : "other";
+}
 
 std::string finish_reason_name(FinishReason reason) { return reason == FinishReason::Stop ? "stop" : "length"; }
 
@@ -462,7 +473,8 @@ HttpServer::HttpServer(ServeConfig config, const BaseModel& model, Registry* reg
   });
   s.server.set_logger([&s](const httplib::Request& request, const httplib::Response& response) {
     std::lock_guard lock(s.metrics_mutex);
-    s.metrics.requests.Add({{"route", request.path}, {"status", std::to_string(response.status)}}).Increment();
+    s.metrics.requests.Add({{"route", route_label(request.path)}, {"status", std::to_string(response.status)}})
+        .Increment();
   });
 }
 

@@ -6,7 +6,12 @@ per check; exits 1 if any failed."""
 import argparse
 import concurrent.futures
 import json
+import os
+import re
+import signal
 import sys
+import threading
+import time
 
 import httpx
 import openai
@@ -14,6 +19,7 @@ import openai
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--base-url", required=True)
 parser.add_argument("--cases", required=True, help="JSON written by the C++ test")
+parser.add_argument("--server-pid", type=int, required=True, help="sent SIGTERM at the end, mid-request")
 args = parser.parse_args()
 cases = json.load(open(args.cases))
 keys = cases["keys"]
@@ -143,8 +149,6 @@ check("a full queue answers 429", len(limited) > 0 and set(statuses) <= {200, 42
 def engine_gauge(name):
     text = httpx.get(root + "/metrics", headers={"Authorization": f"Bearer {keys['admin']}"}).text
     return float(re.search(r'mnemo_engine\{quantity="%s"\} (\S+)' % name, text).group(1))
-import re
-import time
 cancelled_before = engine_gauge("requests_cancelled")
 with httpx.stream("POST", args.base_url + "/completions", timeout=120,
                   headers={"Authorization": f"Bearer {keys['alice']}"},
@@ -166,9 +170,115 @@ check("a client gone mid-stream frees its KV blocks", free == total, f"{free} of
 check("... because its request was cancelled", engine_gauge("requests_cancelled") == cancelled_before + 1,
       f"{engine_gauge('requests_cancelled')} cancelled, {cancelled_before} before")
 
+for path in ("/made-up-1", "/made-up-2"):
+    httpx.get(root + path)
 admin = httpx.get(root + "/metrics", headers={"Authorization": f"Bearer {keys['admin']}"})
 check("metrics for the admin", admin.status_code == 200 and "mnemo_time_to_first_token_seconds" in admin.text
       and 'mnemo_http_requests_total{route="/v1/completions",status="429"}' in admin.text, admin.text[:300])
+check("made-up paths share one metrics label", "made-up" not in admin.text
+      and 'mnemo_http_requests_total{route="other",status="404"}' in admin.text)
+
+# vLLM's admin routes: only an admin key may load or unload; a loaded
+# adapter is served to requests that arrive after the registry poll picks it up.
+admin_case = cases["admin_load"]
+dave = admin_case["user"]
+def load(key, route, body):
+    return httpx.post(args.base_url + route, headers={"Authorization": f"Bearer {key}"}, json=body, timeout=60)
+def served_for_dave():
+    response = client(keys["service"]).completions.create(model="mnemo", prompt=prompt, user=dave, **greedy)
+    return response.choices[0].text, response.system_fingerprint
+text, fingerprint = served_for_dave()
+check("a user with no adapter yet gets the base model", fingerprint == "mnemo-base"
+      and text == cases["completion"]["base"], f"{fingerprint} {text!r}")
+raw = load(keys["alice"], "/load_lora_adapter", {"lora_name": dave, "lora_path": admin_case["path"]})
+check("a user key may not load an adapter (403)", raw.status_code == 403, f"{raw.status_code} {raw.text}")
+raw = load(keys["service"], "/unload_lora_adapter", {"lora_name": "alice"})
+check("a service key may not unload an adapter (403)", raw.status_code == 403, f"{raw.status_code} {raw.text}")
+raw = load(keys["admin"], "/load_lora_adapter", {"lora_name": dave})
+check("a load without lora_path is 400 naming it", raw.status_code == 400
+      and raw.json()["error"]["param"] == "lora_path", f"{raw.status_code} {raw.text}")
+raw = load(keys["admin"], "/load_lora_adapter", {"lora_name": dave, "lora_path": admin_case["path"] + "-missing"})
+check("a load of a missing directory is an error, not a 500", raw.status_code in (400, 404), f"{raw.status_code}")
+raw = load(keys["admin"], "/load_lora_adapter", {"lora_name": dave, "lora_path": admin_case["path"]})
+check("the admin key loads dave's adapter as version 1", raw.status_code == 200 and raw.json().get("version") == 1,
+      f"{raw.status_code} {raw.text}")
+for _ in range(100):
+    text, fingerprint = served_for_dave()
+    if fingerprint != "mnemo-base":
+        break
+    time.sleep(0.05)
+check("after the load dave gets his adapter, equal to mnemo generate --adapter",
+      fingerprint == f"mnemo-{dave}-v1" and text == admin_case["completion"], f"{fingerprint} {text!r}")
+raw = load(keys["admin"], "/unload_lora_adapter", {"lora_name": dave})
+check("the admin key unloads dave's adapter", raw.status_code == 200, f"{raw.status_code} {raw.text}")
+text, fingerprint = served_for_dave()
+check("after an unload dave's next request loads it again from the registry",
+      fingerprint == f"mnemo-{dave}-v1" and text == admin_case["completion"], f"{fingerprint} {text!r}")
+
+# SIGTERM while a request runs: health says draining, a new request gets 503,
+# the running stream finishes whole; the C++ test then checks the exit code 0.
+drain_tokens = 200
+stream_text, stream_done, stream_usage = [], threading.Event(), {}
+started = threading.Event()
+def long_stream():
+    with httpx.stream("POST", args.base_url + "/completions", timeout=120,
+                      headers={"Authorization": f"Bearer {keys['bob']}"},
+                      json={"model": "mnemo", "prompt": prompt, "max_tokens": drain_tokens, "temperature": 0,
+                            "stream": True, "ignore_eos": True,
+                            "stream_options": {"include_usage": True}}) as stream:
+        for line in stream.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            if line == "data: [DONE]":
+                stream_done.set()
+                break
+            chunk = json.loads(line[len("data: "):])
+            if chunk.get("usage"):
+                stream_usage.update(chunk["usage"])
+            for choice in chunk.get("choices", []):
+                stream_text.append(choice.get("text", ""))
+            started.set()
+# Beside it, a plain request of each user: the drain waits for all of them.
+plain = {}
+def long_plain(user):
+    plain[user] = httpx.post(args.base_url + "/completions", timeout=120,
+                             headers={"Authorization": f"Bearer {keys[user]}"},
+                             json={"model": "mnemo", "prompt": prompt, "max_tokens": drain_tokens,
+                                   "temperature": 0, "ignore_eos": True})
+others = [threading.Thread(target=long_plain, args=(user,)) for user in ("alice", "admin", "service")]
+reader = threading.Thread(target=long_stream)
+for thread in others + [reader]:
+    thread.start()
+check("the long request started streaming", started.wait(60))
+for _ in range(500):  # SIGTERM only once all four run
+    if engine_gauge("running_sequences") >= 1 + len(others):
+        break
+    time.sleep(0.001)
+os.kill(args.server_pid, signal.SIGTERM)
+health = None
+for _ in range(100):
+    health = httpx.get(root + "/health", timeout=10)
+    if health.status_code == 503:
+        break
+    time.sleep(0.02)
+check("after SIGTERM health says draining (503)", health.status_code == 503 and health.json()["status"] == "draining",
+      f"{health.status_code} {health.text}")
+running_then = not stream_done.is_set()
+raised = raises("after SIGTERM a new request gets 503", openai.InternalServerError,
+                lambda: client(keys["alice"]).completions.create(model="mnemo", prompt=prompt, **greedy))
+check("... with OpenAI's error body and code draining", raised is not None and raised.status_code == 503
+      and isinstance(raised.body, dict) and raised.body.get("error", raised.body).get("code") == "draining",
+      str(raised and raised.body))
+reader.join(120)
+for thread in others:
+    thread.join(120)
+check("the plain requests running at SIGTERM finished whole",
+      all(r.status_code == 200 and r.json()["usage"]["completion_tokens"] == drain_tokens for r in plain.values())
+      and len(plain) == len(others), str({u: r.status_code for u, r in plain.items()}))
+check("the request running at SIGTERM was still running when the 503 came", running_then)
+check("the request running at SIGTERM finished whole with [DONE]", stream_done.is_set()
+      and stream_usage.get("completion_tokens") == drain_tokens,
+      f"done={stream_done.is_set()} usage={stream_usage}")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
