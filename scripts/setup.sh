@@ -11,7 +11,8 @@ cd "$root"
 
 debian_packages=(build-essential cmake ninja-build ccache pkg-config python3-venv
   libyaml-cpp-dev libcpp-httplib-dev libfmt-dev libspdlog-dev libgtest-dev libgmock-dev
-  nlohmann-json3-dev libsqlite3-dev libcli11-dev libpcre2-dev libssl-dev prometheus-cpp-dev)
+  nlohmann-json3-dev libsqlite3-dev libcli11-dev libpcre2-dev libssl-dev prometheus-cpp-dev
+  nginx)  # nginx: the slow test of configs/nginx/mnemo.conf
 
 missing=()
 for package in "${debian_packages[@]}"; do
