@@ -4,10 +4,13 @@ where the client would hide what is checked) and compares its answers with
 the expectations the C++ test computed with `mnemo generate`. Prints one line
 per check; exits 1 if any failed."""
 import argparse
+import asyncio
+import collections
 import concurrent.futures
 import json
 import os
 import re
+import resource
 import signal
 import sys
 import threading
@@ -177,6 +180,32 @@ check("metrics for the admin", admin.status_code == 200 and "mnemo_time_to_first
       and 'mnemo_http_requests_total{route="/v1/completions",status="429"}' in admin.text, admin.text[:300])
 check("made-up paths share one metrics label", "made-up" not in admin.text
       and 'mnemo_http_requests_total{route="other",status="404"}' in admin.text)
+
+# A burst of connections opened at once, each then asking /health: all are
+# answered (the listen backlog is not cpp-httplib's 5, which reset some).
+async def burst(n):
+    host, port = root.removeprefix("http://").rsplit(":", 1)
+    opened = await asyncio.gather(*(asyncio.open_connection(host, int(port)) for _ in range(n)),
+                                  return_exceptions=True)
+    async def ask(connection):
+        if isinstance(connection, BaseException):
+            return type(connection).__name__
+        reader, writer = connection
+        try:
+            writer.write(f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            await writer.drain()
+            return (await asyncio.wait_for(reader.read(), 60)).split(b" ", 2)[1].decode()
+        except Exception as e:  # noqa: BLE001
+            return type(e).__name__
+        finally:
+            writer.close()
+    return await asyncio.gather(*(ask(c) for c in opened))
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if soft != resource.RLIM_INFINITY and soft < 1300:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1300 if hard == resource.RLIM_INFINITY else min(1300, hard), hard))
+answers = asyncio.run(burst(1000))
+check("1,000 connections opened at once are all answered", answers == ["200"] * 1000,
+      str(collections.Counter(answers)))
 
 # vLLM's admin routes: only an admin key may load or unload; a loaded
 # adapter is served to requests that arrive after the registry poll picks it up.
