@@ -13,7 +13,14 @@ build=${MNEMO_SANITIZE_BUILD_DIR:-build-asan}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMNEMO_SANITIZE=ON -DMNEMO_DISABLE_CUDA=ON
 fi
-cmake --build "$build" -j"$(nproc)"
+if (($#)); then
+  cmake --build "$build" -j"$(nproc)"
+else
+  # Only what the unit and integration tests run: the mnemo binary and their programs.
+  targets=(mnemo test_fuzz_regressions)
+  for source in tests/unit/test_*.cpp tests/integration/test_*.cpp; do targets+=("$(basename "$source" .cpp)"); done
+  cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
+fi
 # Leaks are not checked: LibTorch keeps allocations alive until exit by design.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
