@@ -115,7 +115,7 @@ void check_invariants(const std::string& root, int iteration) {
     // A named object: a range-for over a member of a temporary reads freed
     // memory (the temporary dies before the loop; ASan found it).
     const nlohmann::json detail = nlohmann::json::parse(entry.detail_json);
-    for (const auto& hash : detail["blobs_removed"]) {
+    for (const auto& hash : detail.at("blobs_removed")) {
       std::string h = hash.get<std::string>();
       if (!referenced.count(h))
         ASSERT_FALSE(fs::exists(root + "/blobs/sha256/" + h.substr(0, 2) + "/" + h.substr(2))) << entry.user << " " << h;
