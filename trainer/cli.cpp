@@ -9,6 +9,7 @@
 #include "model/error.h"
 #include "model/transformer.h"
 #include "trainer/augmenter.h"
+#include "trainer/publish_gate.h"
 #include "trainer/retention_bank.h"
 #include "trainer/train_config.h"
 #include "trainer/training_data.h"
@@ -128,11 +129,26 @@ std::vector<TrainDecision> decide_who_trains(const std::vector<std::string>& use
   for (const std::string& user : users) {
     TrainDecision d{user, true, ""};
     std::optional<int64_t> live = registry ? registry->live_version(user) : std::nullopt;
+    // The newest version, when the gate turned it down: the same logs would
+    // train the same adapter again (training is deterministic).
+    std::optional<VersionRecord> rejected;
+    if (registry) {
+      try {
+        VersionRecord newest = registry->versions(user).back();
+        if (newest.status == VersionStatus::kRejected) rejected = newest;
+      } catch (const RegistryNotFound&) {  // no version yet
+      }
+    }
+    const std::string fingerprint = data_fingerprint(logs.by_user.at(user));
     if (named) {
       d.reason = "named with --users";
+    } else if (rejected && rejected->data_fingerprint == fingerprint) {
+      d.train = false;
+      d.reason = fmt::format("version {} was rejected by the gate on these same logs (train it again with --users)",
+                             rejected->version);
     } else if (!live) {
       d.reason = registry_dir.empty() ? "every user trains with --out" : "no live version";
-    } else if (registry->version(user, *live).data_fingerprint == data_fingerprint(logs.by_user.at(user))) {
+    } else if (registry->version(user, *live).data_fingerprint == fingerprint) {
       d.train = false;
       d.reason = fmt::format("unchanged since live version {}", *live);
     } else {
@@ -186,7 +202,49 @@ json config_json(const TrainConfig& c) {
                 {"retention_prompts", d.retention_prompts},
                 {"retention_answer_tokens", d.retention_answer_tokens},
                 {"kl_weight", d.kl_weight},
-                {"replay_loss", d.replay_loss}}}};
+                {"replay_loss", d.replay_loss}}},
+              {"gate",
+               {{"enabled", c.gate.enabled},
+                {"min_recall", c.gate.min_recall},
+                {"max_perplexity_ratio", c.gate.max_perplexity_ratio},
+                {"recall_tolerance", c.gate.recall_tolerance},
+                {"perplexity_tolerance", c.gate.perplexity_tolerance},
+                {"max_questions", c.gate.max_questions},
+                {"answer_tokens", c.gate.answer_tokens},
+                {"retention_tokens", c.gate.retention_tokens}}}};
+}
+
+// The gate's measurement and verdict as they go into a version's metrics.
+json gate_json(const GateMeasurement& m, const GateVerdict& verdict, std::optional<int64_t> live_version) {
+  json out{{"passed", verdict.passed},
+           {"held_out_questions", m.candidate.n_questions},
+           {"recall", m.candidate.recall},
+           {"perplexity_ratio", m.candidate.perplexity_ratio()}};
+  if (!verdict.passed) out["reason"] = verdict.reason;
+  if (m.live)
+    out["live"] = {{"version", *live_version}, {"recall", m.live->recall},
+                   {"perplexity_ratio", m.live->perplexity_ratio()}};
+  return out;
+}
+
+// The user's live adapter, read back from the registry; none when there is
+// none or it no longer fits the model (then the gate compares with nothing).
+std::optional<LoraAdapter> read_live_adapter(Registry& registry, const std::string& user, int64_t version,
+                                             const ModelConfig& model_config) {
+  fs::path dir = fs::temp_directory_path() / fmt::format("mnemo-train-live-{}-{}", ::getpid(), user);
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
+  try {
+    registry.export_version(user, dir.string(), version);
+    LoraAdapter adapter = read_peft_adapter(dir.string());
+    validate_against(adapter, model_config);
+    fs::remove_all(dir, ignored);
+    return adapter;
+  } catch (const Error& e) {
+    fs::remove_all(dir, ignored);
+    spdlog::warn("train: user {}: live version {} cannot be compared with: {}", user, version, e.what());
+    return std::nullopt;
+  }
 }
 
 // The training progress: a bar redrawn in place on a terminal, a log line
@@ -400,7 +458,7 @@ void run_train(const TrainCommand& command) {
 
   // Output.
   json summary_users = json::array();
-  int64_t failed = 0;
+  int64_t failed = 0, n_rejected = 0;
   const json recipe = config_json(config);
   for (size_t u = 0; u < results.size(); ++u) {
     UserTrainResult& result = results[u];
@@ -410,7 +468,8 @@ void run_train(const TrainCommand& command) {
                  {"final_kl", std::isfinite(result.final_kl) ? json(result.final_kl) : json(nullptr)},
                  {"examples", result.n_examples},
                  {"train_seconds", result.seconds}};
-    json entry{{"user", result.user}, {"state", result.diverged ? "failed" : "trained"}, {"metrics", metrics},
+    json entry{{"user", result.user}, {"state", result.diverged ? "failed" : registry ? "published" : "trained"},
+               {"metrics", metrics},
                {"data", data_stats[result.user]}};
     if (result.diverged) {
       ++failed;
@@ -425,6 +484,34 @@ void run_train(const TrainCommand& command) {
     adapter.metadata[kMetaDataFingerprint] = data[u]->data_fingerprint;
     adapter.metadata[kMetaMetrics] = metrics.dump();
     adapter.metadata["mnemo.recipe"] = recipe.dump();
+    bool rejected = false;
+    if (registry && config.gate.enabled && !command.no_live) {
+      const std::optional<int64_t> live = registry->live_version(result.user);
+      std::optional<LoraAdapter> live_adapter;
+      if (live) live_adapter = read_live_adapter(*registry, result.user, *live, model.transformer->config());
+      const auto gate_started = Clock::now();
+      const std::vector<GateQuestion> questions = gate_questions(data[u]->statements, config.gate.max_questions);
+      const GateMeasurement measured =
+          measure_for_gate(model, config.gate, questions, adapter, live_adapter ? &*live_adapter : nullptr);
+      const GateVerdict verdict = judge(config.gate, measured);
+      metrics["gate"] = gate_json(measured, verdict, live_adapter ? live : std::nullopt);
+      metrics["gate_seconds"] = std::chrono::duration<double>(Clock::now() - gate_started).count();
+      adapter.metadata[kMetaMetrics] = metrics.dump();
+      entry["metrics"] = metrics;
+      spdlog::info("train: user {}: gate {}: recall {:.2f} on {} held-out questions, perplexity {:.3f}x the base{}{}",
+                   result.user, verdict.passed ? "passed" : "failed", measured.candidate.recall,
+                   measured.candidate.n_questions, measured.candidate.perplexity_ratio(),
+                   measured.live ? fmt::format(" (live version {}: {:.2f}, {:.3f}x)", *live, measured.live->recall,
+                                               measured.live->perplexity_ratio())
+                                 : "",
+                   verdict.passed ? "" : ": " + verdict.reason);
+      if (!verdict.passed) {
+        rejected = true;
+        ++n_rejected;
+        entry["state"] = "rejected";
+        entry["reason"] = verdict.reason;
+      }
+    }
     if (registry) {
       fs::path staging = fs::temp_directory_path() / fmt::format("mnemo-train-{}-{}", ::getpid(), result.user);
       write_peft_adapter(staging.string(), adapter);
@@ -432,7 +519,8 @@ void run_train(const TrainCommand& command) {
       request.adapter_dir = staging.string();
       request.user = result.user;
       request.base_fingerprint = base_fingerprint;
-      request.make_live = !command.no_live;
+      request.make_live = !command.no_live && !rejected;
+      request.rejected = rejected;
       PublishResult published;
       try {
         published = registry->publish(request);
@@ -458,18 +546,35 @@ void run_train(const TrainCommand& command) {
                {"users", summary_users},
                {"n_users", users.size()},
                {"n_failed", failed},
+               {"n_rejected", n_rejected},
                {"skipped_records", logs.n_skipped},
                {"seconds", {{"total", total_seconds}, {"data", data_seconds}, {"train", train_seconds}}},
                {"recipe", recipe}};
-  std::printf("%-20s %-8s %8s %10s %10s %8s\n", "user", "state", "examples", "first loss", "final loss", "kl");
+  // Users the run kept have no metrics; gate columns only where the gate ran.
+  std::printf("%-20s %-9s %8s %10s %10s %8s %7s %7s\n", "user", "state", "examples", "first loss", "final loss", "kl",
+              "recall", "ppl x");
+  auto number = [](const json& object, const char* key, const char* format) {
+    return object.is_object() && object.contains(key) && object[key].is_number()
+               ? fmt::format(fmt::runtime(format), object[key].get<double>())
+               : std::string("-");
+  };
+  for (const json& entry : summary_users) {
+    const json metrics = entry.contains("metrics") ? entry["metrics"] : json::object();
+    const json gate = metrics.contains("gate") ? metrics["gate"] : json::object();
+    std::printf("%-20s %-9s %8s %10s %10s %8s %7s %7s\n", entry["user"].get<std::string>().c_str(),
+                entry["state"].get<std::string>().c_str(), number(metrics, "examples", "{:.0f}").c_str(),
+                number(metrics, "first_loss", "{:.3f}").c_str(), number(metrics, "final_loss", "{:.3f}").c_str(),
+                number(metrics, "final_kl", "{:.4f}").c_str(), number(gate, "recall", "{:.2f}").c_str(),
+                number(gate, "perplexity_ratio", "{:.3f}").c_str());
+  }
   for (const json& entry : summary_users)
-    std::printf("%-20s %-8s %8lld %10.3f %10.3f %8.4f\n", entry["user"].get<std::string>().c_str(),
-                entry["state"].get<std::string>().c_str(),
-                static_cast<long long>(entry["metrics"]["examples"].get<int64_t>()),
-                entry["metrics"]["first_loss"].get<double>(), entry["metrics"]["final_loss"].get<double>(),
-                entry["metrics"]["final_kl"].is_null() ? 0.0 : entry["metrics"]["final_kl"].get<double>());
-  std::printf("trained %zu users (%lld failed) in %.0f s: data %.0f s, training %.0f s (%.0f s per user)\n",
-              users.size(), static_cast<long long>(failed), total_seconds, data_seconds, train_seconds,
+    if (entry.contains("reason") && entry["state"] != "unchanged")
+      std::printf("%s: %s: %s\n", entry["user"].get<std::string>().c_str(), entry["state"].get<std::string>().c_str(),
+                  entry["reason"].get<std::string>().c_str());
+  std::printf("trained %zu users (%lld failed, %lld rejected by the gate) in %.0f s: data %.0f s, training %.0f s "
+              "(%.0f s per user)\n",
+              users.size(), static_cast<long long>(failed), static_cast<long long>(n_rejected), total_seconds,
+              data_seconds, train_seconds,
               train_seconds / static_cast<double>(users.size()));
   if (!command.summary.empty()) {
     std::ofstream out(command.summary);
@@ -489,8 +594,11 @@ void add_train_command(CLI::App& app) {
       "data (the conversations, probes answered with the user's own statements, generated question/answer\n"
       "pairs, abstention probes, retention on generic instructions), train every user's adapter (many users\n"
       "in one batch) and write PEFT adapters to --out DIR/<user>/ or publish them to --registry DIR.\n"
-      "Exit codes: 0 ok, 1 error (bad logs, a model that does not load, a user whose training failed),\n"
-      "2 usage.");
+      "With --registry each new adapter must pass the publish gate (the config's gate: recall on held-out\n"
+      "questions from the user's own logs, perplexity on generic text, not worse than the live version)\n"
+      "to go live; one that fails is kept as a rejected version with the reason, and the live one stays.\n"
+      "Exit codes: 0 ok (rejections included: see the summary), 1 error (bad logs, a model that does not\n"
+      "load, a user whose training failed), 2 usage.");
   train->add_option("--logs", command->logs, "interaction logs: a .jsonl file, a directory, or logs/<user>/*.jsonl")
       ->required();
   train->add_option("--out", command->out, "write each adapter to DIR/<user>/ (PEFT format)");

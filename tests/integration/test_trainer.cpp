@@ -392,6 +392,82 @@ TEST(TrainCommand, ThreeShardsTrainEveryUserOnceIntoOneRegistryAndTheNextRunKeep
   for (const char* user : {"user01", "user02"}) EXPECT_EQ(opened->versions(user).size(), 1u) << user;
 }
 
+// The publish gate: an adapter that fails it is kept as a rejected version
+// with the reason and the live one stays; the same logs do not train again;
+// one that passes goes live, measured against the version live before it.
+TEST(TrainCommand, TheGateKeepsARejectedVersionAndTheLiveOneStays) {
+  const fs::path out = testing::scratch_dir("trainer_gate"), registry = out / "registry";
+  auto config = [&](const std::string& name, const std::string& gate) {
+    const fs::path path = out / (name + ".yaml");
+    std::ofstream(path) << "schedule:\n  steps: 2\n  examples_per_step: 2\n  retention_per_step: 1\n"
+                           "  max_sequence_tokens: 128\ndata:\n  augmentation: false\n  retention_prompts: 2\n"
+                           "  retention_answer_tokens: 8\n  abstention_probes: 2\n"
+                           "gate:\n  max_questions: 4\n  answer_tokens: 8\n  retention_tokens: 128\n"
+                        << gate;
+    return path.string();
+  };
+  const std::string strict = config("strict", "  max_perplexity_ratio: 0.5\n");  // no adapter halves it
+  const std::string lenient = config("lenient", "  max_perplexity_ratio: 2.0\n  recall_tolerance: 1.0\n");
+  const std::string train = mnemo() + " train --logs " + shell_quote((benchmark_dir() / "logs").string()) +
+                            " --users user01 --registry " + shell_quote(registry.string());
+  auto versions = [&] {
+    RegistryOptions read_only;
+    read_only.mode = OpenMode::kReadOnly;
+    return Registry::open(registry.string(), std::move(read_only))->versions("user01");
+  };
+
+  // First night, strict gate: rejected, kept, nothing live; exit 0 (a rejection is not a failure).
+  auto r = run_command(train + " --config " + shell_quote(strict) + " --summary " +
+                       shell_quote((out / "first.json").string()) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("is above gate.max_perplexity_ratio 0.50"), std::string::npos) << r.output;
+  std::vector<VersionRecord> records = versions();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].status, VersionStatus::kRejected);
+  EXPECT_FALSE(records[0].live);
+  const json metrics = json::parse(records[0].metrics_json);
+  EXPECT_EQ(metrics["gate"]["passed"], false);
+  EXPECT_NE(metrics["gate"]["reason"].get<std::string>().find("gate.max_perplexity_ratio"), std::string::npos);
+  EXPECT_GT(metrics["gate"]["held_out_questions"].get<int64_t>(), 0);
+  const json first = read_json(out / "first.json");
+  EXPECT_EQ(first["users"][0]["state"], "rejected");
+  EXPECT_EQ(first["n_rejected"], 1);
+
+  // The same logs again, without --users: the rejected version stands for them.
+  r = run_command(mnemo() + " train --logs " + shell_quote((benchmark_dir() / "logs").string()) + " --registry " +
+                  shell_quote(registry.string()) + " --config " + shell_quote(strict) + " --dry-run 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("keep   version 1 was rejected by the gate on these same logs"),
+            std::string::npos)
+      << r.output;
+
+  // Named again with a lenient gate: passes and goes live (no live version to compare with).
+  r = run_command(train + " --config " + shell_quote(lenient) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  records = versions();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_TRUE(records[1].live);
+  EXPECT_EQ(json::parse(records[1].metrics_json)["gate"]["passed"], true);
+  EXPECT_FALSE(json::parse(records[1].metrics_json)["gate"].contains("live"));
+
+  // Once more, strict: rejected, and version 2 stays live; the measurement of live is recorded.
+  r = run_command(train + " --config " + shell_quote(strict) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  records = versions();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2].status, VersionStatus::kRejected);
+  EXPECT_TRUE(records[1].live);
+  const json third = json::parse(records[2].metrics_json)["gate"];
+  EXPECT_EQ(third["live"]["version"], 2);
+  EXPECT_GT(third["live"]["perplexity_ratio"].get<double>(), 0);
+
+  // `adapters show` says which version was rejected and why.
+  r = run_command(mnemo() + " adapters --registry " + shell_quote(registry.string()) + " show user01 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rejected"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("gate.max_perplexity_ratio"), std::string::npos) << r.output;
+}
+
 TEST(TrainCommand, BadInputFailsBeforeAnythingIsWritten) {
   const fs::path out = testing::scratch_dir("trainer_bad_input"), registry = out / "registry";
   const std::string logs = shell_quote((benchmark_dir() / "logs").string());
