@@ -9,6 +9,7 @@
 #include "model/error.h"
 #include "model/transformer.h"
 #include "trainer/augmenter.h"
+#include "trainer/job_metrics.h"
 #include "trainer/publish_gate.h"
 #include "trainer/retention_bank.h"
 #include "trainer/train_config.h"
@@ -48,6 +49,7 @@ struct TrainCommand {
   std::string config;
   std::string model;
   std::string summary;
+  std::string metrics_file;
   std::string dump_data;
   std::string on_bad_record = "fail";
   int64_t steps = 0;  // 0 = the config's
@@ -299,6 +301,17 @@ void dump_examples(const std::string& dir, const UserData& data) {
   }
 }
 
+// The JSON summary (--summary) and the Prometheus text (--metrics-file).
+void write_summary_files(const TrainCommand& command, const json& summary) {
+  if (!command.summary.empty()) {
+    std::ofstream out(command.summary);
+    out << summary.dump(2) << "\n";
+    out.flush();
+    if (!out) fail("{}: cannot write the summary", command.summary);
+  }
+  if (!command.metrics_file.empty()) write_job_metrics(command.metrics_file, summary);
+}
+
 void run_train(const TrainCommand& command) {
   auto started = Clock::now();
   if (command.data_only) {
@@ -360,8 +373,18 @@ void run_train(const TrainCommand& command) {
     return;
   }
   if (users.empty()) {
-    std::printf("nothing to train: every user's live adapter was trained on their current logs (%zu users)\n",
+    std::printf("nothing to train: every user's live adapter was trained on their current logs, or their newest "
+                "version was rejected on them (%zu users)\n",
                 kept.size());
+    json unchanged = json::array();
+    for (const TrainDecision& d : kept) unchanged.push_back(json{{"user", d.user}, {"state", "unchanged"}, {"reason", d.reason}});
+    const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    write_summary_files(command, json{{"users", unchanged},
+                                      {"n_users", 0},
+                                      {"n_failed", 0},
+                                      {"n_rejected", 0},
+                                      {"skipped_records", logs.n_skipped},
+                                      {"seconds", {{"total", total_seconds}, {"data", 0.0}, {"train", 0.0}}}});
     return;
   }
 
@@ -576,11 +599,7 @@ void run_train(const TrainCommand& command) {
               users.size(), static_cast<long long>(failed), static_cast<long long>(n_rejected), total_seconds,
               data_seconds, train_seconds,
               train_seconds / static_cast<double>(users.size()));
-  if (!command.summary.empty()) {
-    std::ofstream out(command.summary);
-    if (!out) fail("{}: cannot write the summary", command.summary);
-    out << summary.dump(2) << "\n";
-  }
+  write_summary_files(command, summary);
   if (failed > 0) fail("train: {} of {} users failed (see above)", failed, users.size());
 }
 
@@ -611,6 +630,9 @@ void add_train_command(CLI::App& app) {
   train->add_option("--on-bad-record", command->on_bad_record, "fail or skip (skipped records are reported)")
       ->capture_default_str();
   train->add_option("--summary", command->summary, "write the JSON summary to this file");
+  train->add_option("--metrics-file", command->metrics_file,
+                    "write the run's numbers as Prometheus text to this file (atomically: for node-exporter's\n"
+                    "textfile collector, e.g. /var/lib/node_exporter/textfile/mnemo_train.prom)");
   train->add_option("--dump-data", command->dump_data, "write each user's training examples to DIR/<user>.jsonl and the statements read from\n"
                                          "their logs to DIR/<user>.statements.jsonl");
   train->add_flag("--data-only", command->data_only, "build and dump the training data (--dump-data), train nothing");

@@ -418,7 +418,8 @@ TEST(TrainCommand, TheGateKeepsARejectedVersionAndTheLiveOneStays) {
 
   // First night, strict gate: rejected, kept, nothing live; exit 0 (a rejection is not a failure).
   auto r = run_command(train + " --config " + shell_quote(strict) + " --summary " +
-                       shell_quote((out / "first.json").string()) + " 2>&1");
+                       shell_quote((out / "first.json").string()) + " --metrics-file " +
+                       shell_quote((out / "train.prom").string()) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("is above gate.max_perplexity_ratio 0.50"), std::string::npos) << r.output;
   std::vector<VersionRecord> records = versions();
@@ -432,6 +433,12 @@ TEST(TrainCommand, TheGateKeepsARejectedVersionAndTheLiveOneStays) {
   const json first = read_json(out / "first.json");
   EXPECT_EQ(first["users"][0]["state"], "rejected");
   EXPECT_EQ(first["n_rejected"], 1);
+  // The same as Prometheus text for node-exporter's textfile collector.
+  std::ifstream prom(out / "train.prom");
+  const std::string text((std::istreambuf_iterator<char>(prom)), {});
+  EXPECT_NE(text.find("mnemo_train_users{state=\"rejected\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("mnemo_train_users{state=\"published\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("mnemo_train_seconds{phase=\"train\"}"), std::string::npos) << text;
 
   // The same logs again, without --users: the rejected version stands for them.
   r = run_command(mnemo() + " train --logs " + shell_quote((benchmark_dir() / "logs").string()) + " --registry " +
