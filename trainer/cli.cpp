@@ -427,15 +427,29 @@ void run_train(const TrainCommand& command) {
   auto data_started = Clock::now();
   std::vector<std::unique_ptr<UserData>> data;
   json data_stats = json::object();
+  // One user's failure here is theirs alone: they are listed as failed with
+  // the reason, and the others go on.
+  json failed_early = json::array();
   for (size_t u = 0; u < users.size(); ++u) {
     const std::string& user = users[u];
-    auto user_data = std::make_unique<UserData>(build_user_data(user, logs.by_user.at(user), config.data));
+    std::unique_ptr<UserData> user_data;
     AugmentStats augment;
-    if (config.data.augmentation) {
-      std::vector<AugmentedPair> pairs =
-          augment_statements(generator, user_data->statements, config.data.augment_samples,
-                             config.data.augment_temperature, config.data.seed, &augment);
-      add_augmented_examples(*user_data, pairs, config.data);
+    try {
+      user_data = std::make_unique<UserData>(build_user_data(user, logs.by_user.at(user), config.data));
+      if (config.data.augmentation) {
+        std::vector<AugmentedPair> pairs =
+            augment_statements(generator, user_data->statements, config.data.augment_samples,
+                               config.data.augment_temperature, config.data.seed, &augment);
+        add_augmented_examples(*user_data, pairs, config.data);
+      }
+      if (user_data->examples.empty())
+        fail("no training example (the config's data parts found nothing in {} conversations)",
+             user_data->n_conversations);
+    } catch (const Error& e) {
+      spdlog::error("train: user {}: building the training data failed: {}", user, e.what());
+      failed_early.push_back(
+          json{{"user", user}, {"state", "failed"}, {"reason", fmt::format("building the training data: {}", e.what())}});
+      continue;
     }
     std::map<std::string, int64_t> by_source;
     for (const ChatExample& example : user_data->examples) ++by_source[example_source_name(example.source)];
@@ -451,7 +465,8 @@ void run_train(const TrainCommand& command) {
     data.push_back(std::move(user_data));
   }
   if (command.data_only) {
-    std::printf("wrote the training data of %zu users to %s\n", users.size(), command.dump_data.c_str());
+    std::printf("wrote the training data of %zu users to %s\n", data.size(), command.dump_data.c_str());
+    if (!failed_early.empty()) fail("train: {} of {} users failed (see above)", failed_early.size(), users.size());
     return;
   }
   std::vector<ChatExample> retention;
@@ -465,10 +480,11 @@ void run_train(const TrainCommand& command) {
   // Training.
   std::vector<const UserData*> to_train;
   for (const auto& d : data) to_train.push_back(d.get());
-  TrainProgressLine line(static_cast<int64_t>(users.size()));
+  TrainProgressLine line(static_cast<int64_t>(to_train.size()));
   int64_t users_done = 0;
   auto train_started = Clock::now();
-  std::vector<UserTrainResult> results = train_users(
+  std::vector<UserTrainResult> results;
+  if (!to_train.empty()) results = train_users(
       model, config, to_train, retention,
       [&](const std::vector<std::string>& group, int64_t step, int64_t steps, const std::vector<double>& losses) {
         double mean = 0;
@@ -480,8 +496,8 @@ void run_train(const TrainCommand& command) {
   const double train_seconds = std::chrono::duration<double>(Clock::now() - train_started).count();
 
   // Output.
-  json summary_users = json::array();
-  int64_t failed = 0, n_rejected = 0;
+  json summary_users = failed_early;
+  int64_t failed = static_cast<int64_t>(failed_early.size()), n_rejected = 0;
   const json recipe = config_json(config);
   for (size_t u = 0; u < results.size(); ++u) {
     UserTrainResult& result = results[u];
@@ -507,57 +523,66 @@ void run_train(const TrainCommand& command) {
     adapter.metadata[kMetaDataFingerprint] = data[u]->data_fingerprint;
     adapter.metadata[kMetaMetrics] = metrics.dump();
     adapter.metadata["mnemo.recipe"] = recipe.dump();
-    bool rejected = false;
-    if (registry && config.gate.enabled && !command.no_live) {
-      const std::optional<int64_t> live = registry->live_version(result.user);
-      std::optional<LoraAdapter> live_adapter;
-      if (live) live_adapter = read_live_adapter(*registry, result.user, *live, model.transformer->config());
-      const auto gate_started = Clock::now();
-      const std::vector<GateQuestion> questions = gate_questions(data[u]->statements, config.gate.max_questions);
-      const GateMeasurement measured =
-          measure_for_gate(model, config.gate, questions, adapter, live_adapter ? &*live_adapter : nullptr);
-      const GateVerdict verdict = judge(config.gate, measured);
-      metrics["gate"] = gate_json(measured, verdict, live_adapter ? live : std::nullopt);
-      metrics["gate_seconds"] = std::chrono::duration<double>(Clock::now() - gate_started).count();
-      adapter.metadata[kMetaMetrics] = metrics.dump();
-      entry["metrics"] = metrics;
-      spdlog::info("train: user {}: gate {}: recall {:.2f} on {} held-out questions, perplexity {:.3f}x the base{}{}",
-                   result.user, verdict.passed ? "passed" : "failed", measured.candidate.recall,
-                   measured.candidate.n_questions, measured.candidate.perplexity_ratio(),
-                   measured.live ? fmt::format(" (live version {}: {:.2f}, {:.3f}x)", *live, measured.live->recall,
-                                               measured.live->perplexity_ratio())
-                                 : "",
-                   verdict.passed ? "" : ": " + verdict.reason);
-      if (!verdict.passed) {
-        rejected = true;
-        ++n_rejected;
-        entry["state"] = "rejected";
-        entry["reason"] = verdict.reason;
+    // Measuring, gating and storing fail for this user alone.
+    try {
+      bool rejected = false;
+      if (registry && config.gate.enabled && !command.no_live) {
+        const std::optional<int64_t> live = registry->live_version(result.user);
+        std::optional<LoraAdapter> live_adapter;
+        if (live) live_adapter = read_live_adapter(*registry, result.user, *live, model.transformer->config());
+        const auto gate_started = Clock::now();
+        const std::vector<GateQuestion> questions = gate_questions(data[u]->statements, config.gate.max_questions);
+        const GateMeasurement measured =
+            measure_for_gate(model, config.gate, questions, adapter, live_adapter ? &*live_adapter : nullptr);
+        const GateVerdict verdict = judge(config.gate, measured);
+        metrics["gate"] = gate_json(measured, verdict, live_adapter ? live : std::nullopt);
+        metrics["gate_seconds"] = std::chrono::duration<double>(Clock::now() - gate_started).count();
+        adapter.metadata[kMetaMetrics] = metrics.dump();
+        entry["metrics"] = metrics;
+        spdlog::info("train: user {}: gate {}: recall {:.2f} on {} held-out questions, perplexity {:.3f}x the base{}{}",
+                     result.user, verdict.passed ? "passed" : "failed", measured.candidate.recall,
+                     measured.candidate.n_questions, measured.candidate.perplexity_ratio(),
+                     measured.live ? fmt::format(" (live version {}: {:.2f}, {:.3f}x)", *live, measured.live->recall,
+                                                 measured.live->perplexity_ratio())
+                                   : "",
+                     verdict.passed ? "" : ": " + verdict.reason);
+        if (!verdict.passed) {
+          rejected = true;
+          ++n_rejected;
+          entry["state"] = "rejected";
+          entry["reason"] = verdict.reason;
+        }
       }
-    }
-    if (registry) {
-      fs::path staging = fs::temp_directory_path() / fmt::format("mnemo-train-{}-{}", ::getpid(), result.user);
-      write_peft_adapter(staging.string(), adapter);
-      PublishRequest request;
-      request.adapter_dir = staging.string();
-      request.user = result.user;
-      request.base_fingerprint = base_fingerprint;
-      request.make_live = !command.no_live && !rejected;
-      request.rejected = rejected;
-      PublishResult published;
-      try {
-        published = registry->publish(request);
-      } catch (...) {
+      if (registry) {
+        fs::path staging = fs::temp_directory_path() / fmt::format("mnemo-train-{}-{}", ::getpid(), result.user);
+        write_peft_adapter(staging.string(), adapter);
+        PublishRequest request;
+        request.adapter_dir = staging.string();
+        request.user = result.user;
+        request.base_fingerprint = base_fingerprint;
+        request.make_live = !command.no_live && !rejected;
+        request.rejected = rejected;
+        PublishResult published;
+        try {
+          published = registry->publish(request);
+        } catch (...) {
+          fs::remove_all(staging);
+          throw;
+        }
         fs::remove_all(staging);
-        throw;
+        entry["version"] = published.version;
+        entry["live"] = published.live;
+      } else {
+        std::string dir = (fs::path(command.out) / result.user).string();
+        write_peft_adapter(dir, adapter);
+        entry["adapter"] = dir;
       }
-      fs::remove_all(staging);
-      entry["version"] = published.version;
-      entry["live"] = published.live;
-    } else {
-      std::string dir = (fs::path(command.out) / result.user).string();
-      write_peft_adapter(dir, adapter);
-      entry["adapter"] = dir;
+    } catch (const Error& e) {
+      ++failed;
+      if (entry["state"] == "rejected") --n_rejected;
+      entry["state"] = "failed";
+      entry["reason"] = fmt::format("{}: {}", registry ? "gating or publishing" : "writing the adapter", e.what());
+      spdlog::error("train: user {}: {}", result.user, entry["reason"].get<std::string>());
     }
     summary_users.push_back(entry);
   }

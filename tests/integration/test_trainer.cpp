@@ -475,6 +475,40 @@ TEST(TrainCommand, TheGateKeepsARejectedVersionAndTheLiveOneStays) {
   EXPECT_NE(r.output.find("gate.max_perplexity_ratio"), std::string::npos) << r.output;
 }
 
+// A user with nothing to train on fails alone: listed with the reason, the
+// others trained and written, and the exit code says something failed.
+TEST(TrainCommand, OneUsersFailureIsTheirsAlone) {
+  const fs::path out = testing::scratch_dir("trainer_one_fails"), logs = out / "logs";
+  fs::create_directories(logs);
+  std::ofstream(logs / "talker.jsonl")
+      << R"({"user":"talker","conversation_id":"c1","timestamp":"2026-08-01T10:00:00Z","messages":[)"
+      << R"({"role":"user","content":"My dog is called Rex. How often should I walk him?"},)"
+      << R"({"role":"assistant","content":"Twice a day is a good start."}]})" << "\n";
+  std::ofstream(logs / "asker.jsonl")
+      << R"({"user":"asker","conversation_id":"c1","timestamp":"2026-08-01T10:00:00Z","messages":[)"
+      << R"({"role":"user","content":"How do I boil an egg?"},)"
+      << R"({"role":"assistant","content":"Seven minutes in boiling water."}]})" << "\n";
+  // Statements only: the asker said nothing about themselves.
+  const fs::path config = out / "statements_only.yaml";
+  std::ofstream(config) << "schedule:\n  steps: 1\n  examples_per_step: 1\n  retention_per_step: 0\n"
+                           "data:\n  conversations: false\n  augmentation: false\n  abstention: false\n"
+                           "  retention: false\n";
+  auto r = run_command(mnemo() + " train --logs " + shell_quote(logs.string()) + " --out " +
+                       shell_quote((out / "adapters").string()) + " --config " + shell_quote(config.string()) +
+                       " --summary " + shell_quote((out / "summary.json").string()) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("1 of 2 users failed"), std::string::npos) << r.output;
+  const json summary = read_json(out / "summary.json");
+  std::map<std::string, json> by_user;
+  for (const json& entry : summary["users"]) by_user[entry["user"]] = entry;
+  ASSERT_EQ(by_user.size(), 2u) << summary.dump(2);
+  EXPECT_EQ(by_user["asker"]["state"], "failed");
+  EXPECT_NE(by_user["asker"]["reason"].get<std::string>().find("no training example"), std::string::npos);
+  EXPECT_EQ(by_user["talker"]["state"], "trained");
+  EXPECT_TRUE(fs::exists(out / "adapters" / "talker" / "adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(out / "adapters" / "asker"));
+}
+
 TEST(TrainCommand, BadInputFailsBeforeAnythingIsWritten) {
   const fs::path out = testing::scratch_dir("trainer_bad_input"), registry = out / "registry";
   const std::string logs = shell_quote((benchmark_dir() / "logs").string());
