@@ -498,6 +498,7 @@ void run_train(const TrainCommand& command) {
   // Output.
   json summary_users = failed_early;
   int64_t failed = static_cast<int64_t>(failed_early.size()), n_rejected = 0;
+  double gate_seconds = 0;
   const json recipe = config_json(config);
   for (size_t u = 0; u < results.size(); ++u) {
     UserTrainResult& result = results[u];
@@ -537,6 +538,7 @@ void run_train(const TrainCommand& command) {
         const GateVerdict verdict = judge(config.gate, measured);
         metrics["gate"] = gate_json(measured, verdict, live_adapter ? live : std::nullopt);
         metrics["gate_seconds"] = std::chrono::duration<double>(Clock::now() - gate_started).count();
+        gate_seconds += metrics["gate_seconds"].get<double>();
         adapter.metadata[kMetaMetrics] = metrics.dump();
         entry["metrics"] = metrics;
         spdlog::info("train: user {}: gate {}: recall {:.2f} on {} held-out questions, perplexity {:.3f}x the base{}{}",
@@ -596,7 +598,8 @@ void run_train(const TrainCommand& command) {
                {"n_failed", failed},
                {"n_rejected", n_rejected},
                {"skipped_records", logs.n_skipped},
-               {"seconds", {{"total", total_seconds}, {"data", data_seconds}, {"train", train_seconds}}},
+               {"seconds",
+                {{"total", total_seconds}, {"data", data_seconds}, {"train", train_seconds}, {"gate", gate_seconds}}},
                {"recipe", recipe}};
   // Users the run kept have no metrics; gate columns only where the gate ran.
   std::printf("%-20s %-9s %8s %10s %10s %8s %7s %7s\n", "user", "state", "examples", "first loss", "final loss", "kl",
@@ -620,10 +623,10 @@ void run_train(const TrainCommand& command) {
       std::printf("%s: %s: %s\n", entry["user"].get<std::string>().c_str(), entry["state"].get<std::string>().c_str(),
                   entry["reason"].get<std::string>().c_str());
   std::printf("trained %zu users (%lld failed, %lld rejected by the gate) in %.0f s: data %.0f s, training %.0f s "
-              "(%.0f s per user)\n",
+              "(%.0f s per user), gate %.0f s\n",
               users.size(), static_cast<long long>(failed), static_cast<long long>(n_rejected), total_seconds,
               data_seconds, train_seconds,
-              train_seconds / static_cast<double>(users.size()));
+              train_seconds / static_cast<double>(std::max<size_t>(1, to_train.size())), gate_seconds);
   write_summary_files(command, summary);
   if (failed > 0) fail("train: {} of {} users failed (see above)", failed, users.size());
 }
