@@ -188,6 +188,9 @@ PublishResult Registry::publish(const PublishRequest& request) { return publish_
 
 std::vector<PublishResult> Registry::publish_batch(const std::vector<PublishRequest>& requests) {
   if (options_.mode == OpenMode::kReadOnly) fail("registry is open read-only; cannot publish");
+  for (const PublishRequest& request : requests)
+    if (request.rejected && request.make_live)
+      throw RegistryUsageError(fmt::format("{}: a rejected version cannot be made live", request.adapter_dir));
   std::vector<AdapterCandidate> candidates;
   candidates.reserve(requests.size());
   for (const PublishRequest& request : requests) candidates.push_back(inspect(request));
@@ -209,6 +212,7 @@ std::vector<PublishResult> Registry::publish_batch(const std::vector<PublishRequ
     NewVersion item;
     item.make_live = requests[i].make_live;
     VersionRecord& record = item.record;
+    record.status = requests[i].rejected ? VersionStatus::kRejected : VersionStatus::kReady;
     record.user = candidates[i].user;
     record.base_fingerprint = candidates[i].base_fingerprint;
     record.data_fingerprint = candidates[i].data_fingerprint;

@@ -77,6 +77,9 @@ struct PublishRequest {
   std::string user;              // empty: from the metadata (which must agree when both are set)
   std::string base_fingerprint;  // empty: from the metadata
   bool make_live = false;
+  // Kept as a rejected version (the trainer's gate turned it down): stored,
+  // never live, and skipped by rollback unless named with --to.
+  bool rejected = false;
 };
 
 struct PublishResult {

@@ -25,6 +25,22 @@ int64_t now_ms() {
       .count();
 }
 
+// A version's status as the index stores it.
+const char* status_text(VersionStatus status) {
+  switch (status) {
+    case VersionStatus::kRolledBack: return "rolled_back";
+    case VersionStatus::kRejected: return "rejected";
+    case VersionStatus::kReady: break;
+  }
+  return "ready";
+}
+
+VersionStatus status_of(const std::string& text) {
+  if (text == "rolled_back") return VersionStatus::kRolledBack;
+  if (text == "rejected") return VersionStatus::kRejected;
+  return VersionStatus::kReady;
+}
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE users(
@@ -225,14 +241,15 @@ class SqliteIndex : public RegistryIndex {
           prepare("INSERT OR IGNORE INTO users(user, live_version, next_version, generation) VALUES (?, NULL, 1, 0)")
               .bind(1, record.user)
               .run();
-        prepare("INSERT INTO versions VALUES (?, ?, 'ready', ?, ?, ?, ?, ?)")
+        prepare("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(1, record.user)
             .bind(2, number)
-            .bind(3, time)
-            .bind(4, record.base_fingerprint)
-            .bind(5, record.data_fingerprint)
-            .bind(6, record.metrics_json)
-            .bind(7, static_cast<int64_t>(record.size_bytes))
+            .bind(3, status_text(record.status))
+            .bind(4, time)
+            .bind(5, record.base_fingerprint)
+            .bind(6, record.data_fingerprint)
+            .bind(7, record.metrics_json)
+            .bind(8, static_cast<int64_t>(record.size_bytes))
             .run();
         json files = json::object();
         for (const FileRef& file : record.files) {
@@ -254,8 +271,9 @@ class SqliteIndex : public RegistryIndex {
               .bind(3, record.user)
               .run();
         }
-        audit_locked("publish", record.user, json{{"version", number}, {"live", item.make_live}, {"files", files}}.dump(),
-                     actor);
+        json detail{{"version", number}, {"live", item.make_live}, {"files", files}};
+        if (record.status == VersionStatus::kRejected) detail["status"] = status_text(record.status);
+        audit_locked("publish", record.user, detail.dump(), actor);
         numbers.push_back(number);
       }
     });
@@ -551,7 +569,7 @@ class SqliteIndex : public RegistryIndex {
         VersionRecord record;
         record.user = user;
         record.version = s.integer(0);
-        record.status = s.text(1) == "rolled_back" ? VersionStatus::kRolledBack : VersionStatus::kReady;
+        record.status = status_of(s.text(1));
         record.live = live && *live == record.version;
         record.created_ms = s.integer(2);
         record.base_fingerprint = s.text(3);
@@ -604,7 +622,12 @@ class SqliteIndex : public RegistryIndex {
 }  // namespace
 
 const char* to_string(VersionStatus status) {
-  return status == VersionStatus::kRolledBack ? "rolled-back" : "ready";
+  switch (status) {
+    case VersionStatus::kRolledBack: return "rolled-back";
+    case VersionStatus::kRejected: return "rejected";
+    case VersionStatus::kReady: break;
+  }
+  return "ready";
 }
 
 std::unique_ptr<RegistryIndex> open_sqlite_index(const std::string& root, OpenMode mode, bool durable,

@@ -48,7 +48,9 @@ struct FileRef {
 
 // A version can be made live unless it was rolled back away from (a bad
 // version stays on record, but `rollback` without a target skips it).
-enum class VersionStatus { kReady, kRolledBack };
+// kRejected: kept, never made live automatically (the trainer's publish gate
+// turned it down; the reason is in its metrics).
+enum class VersionStatus { kReady, kRolledBack, kRejected };
 const char* to_string(VersionStatus status);
 
 // The state of one published version; one row of the index.
@@ -95,7 +97,7 @@ struct LiveChange {
 
 // What an index stores for a new version (the number is assigned by the index).
 struct NewVersion {
-  VersionRecord record;  // user, fingerprints, metrics, files, size
+  VersionRecord record;  // user, fingerprints, metrics, files, size, status (ready or rejected)
   bool make_live = false;
 };
 

@@ -9,6 +9,8 @@
 #include "model/error.h"
 #include "model/transformer.h"
 #include "trainer/augmenter.h"
+#include "trainer/job_metrics.h"
+#include "trainer/publish_gate.h"
 #include "trainer/retention_bank.h"
 #include "trainer/train_config.h"
 #include "trainer/training_data.h"
@@ -47,6 +49,7 @@ struct TrainCommand {
   std::string config;
   std::string model;
   std::string summary;
+  std::string metrics_file;
   std::string dump_data;
   std::string on_bad_record = "fail";
   int64_t steps = 0;  // 0 = the config's
@@ -128,11 +131,26 @@ std::vector<TrainDecision> decide_who_trains(const std::vector<std::string>& use
   for (const std::string& user : users) {
     TrainDecision d{user, true, ""};
     std::optional<int64_t> live = registry ? registry->live_version(user) : std::nullopt;
+    // The newest version, when the gate turned it down: the same logs would
+    // train the same adapter again (training is deterministic).
+    std::optional<VersionRecord> rejected;
+    if (registry) {
+      try {
+        VersionRecord newest = registry->versions(user).back();
+        if (newest.status == VersionStatus::kRejected) rejected = newest;
+      } catch (const RegistryNotFound&) {  // no version yet
+      }
+    }
+    const std::string fingerprint = data_fingerprint(logs.by_user.at(user));
     if (named) {
       d.reason = "named with --users";
+    } else if (rejected && rejected->data_fingerprint == fingerprint) {
+      d.train = false;
+      d.reason = fmt::format("version {} was rejected by the gate on these same logs (train it again with --users)",
+                             rejected->version);
     } else if (!live) {
       d.reason = registry_dir.empty() ? "every user trains with --out" : "no live version";
-    } else if (registry->version(user, *live).data_fingerprint == data_fingerprint(logs.by_user.at(user))) {
+    } else if (registry->version(user, *live).data_fingerprint == fingerprint) {
       d.train = false;
       d.reason = fmt::format("unchanged since live version {}", *live);
     } else {
@@ -186,7 +204,49 @@ json config_json(const TrainConfig& c) {
                 {"retention_prompts", d.retention_prompts},
                 {"retention_answer_tokens", d.retention_answer_tokens},
                 {"kl_weight", d.kl_weight},
-                {"replay_loss", d.replay_loss}}}};
+                {"replay_loss", d.replay_loss}}},
+              {"gate",
+               {{"enabled", c.gate.enabled},
+                {"min_recall", c.gate.min_recall},
+                {"max_perplexity_ratio", c.gate.max_perplexity_ratio},
+                {"recall_tolerance", c.gate.recall_tolerance},
+                {"perplexity_tolerance", c.gate.perplexity_tolerance},
+                {"max_questions", c.gate.max_questions},
+                {"answer_tokens", c.gate.answer_tokens},
+                {"retention_tokens", c.gate.retention_tokens}}}};
+}
+
+// The gate's measurement and verdict as they go into a version's metrics.
+json gate_json(const GateMeasurement& m, const GateVerdict& verdict, std::optional<int64_t> live_version) {
+  json out{{"passed", verdict.passed},
+           {"held_out_questions", m.candidate.n_questions},
+           {"recall", m.candidate.recall},
+           {"perplexity_ratio", m.candidate.perplexity_ratio()}};
+  if (!verdict.passed) out["reason"] = verdict.reason;
+  if (m.live)
+    out["live"] = {{"version", *live_version}, {"recall", m.live->recall},
+                   {"perplexity_ratio", m.live->perplexity_ratio()}};
+  return out;
+}
+
+// The user's live adapter, read back from the registry; none when there is
+// none or it no longer fits the model (then the gate compares with nothing).
+std::optional<LoraAdapter> read_live_adapter(Registry& registry, const std::string& user, int64_t version,
+                                             const ModelConfig& model_config) {
+  fs::path dir = fs::temp_directory_path() / fmt::format("mnemo-train-live-{}-{}", ::getpid(), user);
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
+  try {
+    registry.export_version(user, dir.string(), version);
+    LoraAdapter adapter = read_peft_adapter(dir.string());
+    validate_against(adapter, model_config);
+    fs::remove_all(dir, ignored);
+    return adapter;
+  } catch (const Error& e) {
+    fs::remove_all(dir, ignored);
+    spdlog::warn("train: user {}: live version {} cannot be compared with: {}", user, version, e.what());
+    return std::nullopt;
+  }
 }
 
 // The training progress: a bar redrawn in place on a terminal, a log line
@@ -239,6 +299,17 @@ void dump_examples(const std::string& dir, const UserData& data) {
                .dump()
         << "\n";
   }
+}
+
+// The JSON summary (--summary) and the Prometheus text (--metrics-file).
+void write_summary_files(const TrainCommand& command, const json& summary) {
+  if (!command.summary.empty()) {
+    std::ofstream out(command.summary);
+    out << summary.dump(2) << "\n";
+    out.flush();
+    if (!out) fail("{}: cannot write the summary", command.summary);
+  }
+  if (!command.metrics_file.empty()) write_job_metrics(command.metrics_file, summary);
 }
 
 void run_train(const TrainCommand& command) {
@@ -302,8 +373,18 @@ void run_train(const TrainCommand& command) {
     return;
   }
   if (users.empty()) {
-    std::printf("nothing to train: every user's live adapter was trained on their current logs (%zu users)\n",
+    std::printf("nothing to train: every user's live adapter was trained on their current logs, or their newest "
+                "version was rejected on them (%zu users)\n",
                 kept.size());
+    json unchanged = json::array();
+    for (const TrainDecision& d : kept) unchanged.push_back(json{{"user", d.user}, {"state", "unchanged"}, {"reason", d.reason}});
+    const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    write_summary_files(command, json{{"users", unchanged},
+                                      {"n_users", 0},
+                                      {"n_failed", 0},
+                                      {"n_rejected", 0},
+                                      {"skipped_records", logs.n_skipped},
+                                      {"seconds", {{"total", total_seconds}, {"data", 0.0}, {"train", 0.0}}}});
     return;
   }
 
@@ -346,15 +427,29 @@ void run_train(const TrainCommand& command) {
   auto data_started = Clock::now();
   std::vector<std::unique_ptr<UserData>> data;
   json data_stats = json::object();
+  // One user's failure here is theirs alone: they are listed as failed with
+  // the reason, and the others go on.
+  json failed_early = json::array();
   for (size_t u = 0; u < users.size(); ++u) {
     const std::string& user = users[u];
-    auto user_data = std::make_unique<UserData>(build_user_data(user, logs.by_user.at(user), config.data));
+    std::unique_ptr<UserData> user_data;
     AugmentStats augment;
-    if (config.data.augmentation) {
-      std::vector<AugmentedPair> pairs =
-          augment_statements(generator, user_data->statements, config.data.augment_samples,
-                             config.data.augment_temperature, config.data.seed, &augment);
-      add_augmented_examples(*user_data, pairs, config.data);
+    try {
+      user_data = std::make_unique<UserData>(build_user_data(user, logs.by_user.at(user), config.data));
+      if (config.data.augmentation) {
+        std::vector<AugmentedPair> pairs =
+            augment_statements(generator, user_data->statements, config.data.augment_samples,
+                               config.data.augment_temperature, config.data.seed, &augment);
+        add_augmented_examples(*user_data, pairs, config.data);
+      }
+      if (user_data->examples.empty())
+        fail("no training example (the config's data parts found nothing in {} conversations)",
+             user_data->n_conversations);
+    } catch (const Error& e) {
+      spdlog::error("train: user {}: building the training data failed: {}", user, e.what());
+      failed_early.push_back(
+          json{{"user", user}, {"state", "failed"}, {"reason", fmt::format("building the training data: {}", e.what())}});
+      continue;
     }
     std::map<std::string, int64_t> by_source;
     for (const ChatExample& example : user_data->examples) ++by_source[example_source_name(example.source)];
@@ -370,7 +465,8 @@ void run_train(const TrainCommand& command) {
     data.push_back(std::move(user_data));
   }
   if (command.data_only) {
-    std::printf("wrote the training data of %zu users to %s\n", users.size(), command.dump_data.c_str());
+    std::printf("wrote the training data of %zu users to %s\n", data.size(), command.dump_data.c_str());
+    if (!failed_early.empty()) fail("train: {} of {} users failed (see above)", failed_early.size(), users.size());
     return;
   }
   std::vector<ChatExample> retention;
@@ -384,10 +480,11 @@ void run_train(const TrainCommand& command) {
   // Training.
   std::vector<const UserData*> to_train;
   for (const auto& d : data) to_train.push_back(d.get());
-  TrainProgressLine line(static_cast<int64_t>(users.size()));
+  TrainProgressLine line(static_cast<int64_t>(to_train.size()));
   int64_t users_done = 0;
   auto train_started = Clock::now();
-  std::vector<UserTrainResult> results = train_users(
+  std::vector<UserTrainResult> results;
+  if (!to_train.empty()) results = train_users(
       model, config, to_train, retention,
       [&](const std::vector<std::string>& group, int64_t step, int64_t steps, const std::vector<double>& losses) {
         double mean = 0;
@@ -399,8 +496,9 @@ void run_train(const TrainCommand& command) {
   const double train_seconds = std::chrono::duration<double>(Clock::now() - train_started).count();
 
   // Output.
-  json summary_users = json::array();
-  int64_t failed = 0;
+  json summary_users = failed_early;
+  int64_t failed = static_cast<int64_t>(failed_early.size()), n_rejected = 0;
+  double gate_seconds = 0;
   const json recipe = config_json(config);
   for (size_t u = 0; u < results.size(); ++u) {
     UserTrainResult& result = results[u];
@@ -410,7 +508,8 @@ void run_train(const TrainCommand& command) {
                  {"final_kl", std::isfinite(result.final_kl) ? json(result.final_kl) : json(nullptr)},
                  {"examples", result.n_examples},
                  {"train_seconds", result.seconds}};
-    json entry{{"user", result.user}, {"state", result.diverged ? "failed" : "trained"}, {"metrics", metrics},
+    json entry{{"user", result.user}, {"state", result.diverged ? "failed" : registry ? "published" : "trained"},
+               {"metrics", metrics},
                {"data", data_stats[result.user]}};
     if (result.diverged) {
       ++failed;
@@ -425,28 +524,67 @@ void run_train(const TrainCommand& command) {
     adapter.metadata[kMetaDataFingerprint] = data[u]->data_fingerprint;
     adapter.metadata[kMetaMetrics] = metrics.dump();
     adapter.metadata["mnemo.recipe"] = recipe.dump();
-    if (registry) {
-      fs::path staging = fs::temp_directory_path() / fmt::format("mnemo-train-{}-{}", ::getpid(), result.user);
-      write_peft_adapter(staging.string(), adapter);
-      PublishRequest request;
-      request.adapter_dir = staging.string();
-      request.user = result.user;
-      request.base_fingerprint = base_fingerprint;
-      request.make_live = !command.no_live;
-      PublishResult published;
-      try {
-        published = registry->publish(request);
-      } catch (...) {
-        fs::remove_all(staging);
-        throw;
+    // Measuring, gating and storing fail for this user alone.
+    try {
+      bool rejected = false;
+      if (registry && config.gate.enabled && !command.no_live) {
+        const std::optional<int64_t> live = registry->live_version(result.user);
+        std::optional<LoraAdapter> live_adapter;
+        if (live) live_adapter = read_live_adapter(*registry, result.user, *live, model.transformer->config());
+        const auto gate_started = Clock::now();
+        const std::vector<GateQuestion> questions = gate_questions(data[u]->statements, config.gate.max_questions);
+        const GateMeasurement measured =
+            measure_for_gate(model, config.gate, questions, adapter, live_adapter ? &*live_adapter : nullptr);
+        const GateVerdict verdict = judge(config.gate, measured);
+        metrics["gate"] = gate_json(measured, verdict, live_adapter ? live : std::nullopt);
+        metrics["gate_seconds"] = std::chrono::duration<double>(Clock::now() - gate_started).count();
+        gate_seconds += metrics["gate_seconds"].get<double>();
+        adapter.metadata[kMetaMetrics] = metrics.dump();
+        entry["metrics"] = metrics;
+        spdlog::info("train: user {}: gate {}: recall {:.2f} on {} held-out questions, perplexity {:.3f}x the base{}{}",
+                     result.user, verdict.passed ? "passed" : "failed", measured.candidate.recall,
+                     measured.candidate.n_questions, measured.candidate.perplexity_ratio(),
+                     measured.live ? fmt::format(" (live version {}: {:.2f}, {:.3f}x)", *live, measured.live->recall,
+                                                 measured.live->perplexity_ratio())
+                                   : "",
+                     verdict.passed ? "" : ": " + verdict.reason);
+        if (!verdict.passed) {
+          rejected = true;
+          ++n_rejected;
+          entry["state"] = "rejected";
+          entry["reason"] = verdict.reason;
+        }
       }
-      fs::remove_all(staging);
-      entry["version"] = published.version;
-      entry["live"] = published.live;
-    } else {
-      std::string dir = (fs::path(command.out) / result.user).string();
-      write_peft_adapter(dir, adapter);
-      entry["adapter"] = dir;
+      if (registry) {
+        fs::path staging = fs::temp_directory_path() / fmt::format("mnemo-train-{}-{}", ::getpid(), result.user);
+        write_peft_adapter(staging.string(), adapter);
+        PublishRequest request;
+        request.adapter_dir = staging.string();
+        request.user = result.user;
+        request.base_fingerprint = base_fingerprint;
+        request.make_live = !command.no_live && !rejected;
+        request.rejected = rejected;
+        PublishResult published;
+        try {
+          published = registry->publish(request);
+        } catch (...) {
+          fs::remove_all(staging);
+          throw;
+        }
+        fs::remove_all(staging);
+        entry["version"] = published.version;
+        entry["live"] = published.live;
+      } else {
+        std::string dir = (fs::path(command.out) / result.user).string();
+        write_peft_adapter(dir, adapter);
+        entry["adapter"] = dir;
+      }
+    } catch (const Error& e) {
+      ++failed;
+      if (entry["state"] == "rejected") --n_rejected;
+      entry["state"] = "failed";
+      entry["reason"] = fmt::format("{}: {}", registry ? "gating or publishing" : "writing the adapter", e.what());
+      spdlog::error("train: user {}: {}", result.user, entry["reason"].get<std::string>());
     }
     summary_users.push_back(entry);
   }
@@ -458,24 +596,38 @@ void run_train(const TrainCommand& command) {
                {"users", summary_users},
                {"n_users", users.size()},
                {"n_failed", failed},
+               {"n_rejected", n_rejected},
                {"skipped_records", logs.n_skipped},
-               {"seconds", {{"total", total_seconds}, {"data", data_seconds}, {"train", train_seconds}}},
+               {"seconds",
+                {{"total", total_seconds}, {"data", data_seconds}, {"train", train_seconds}, {"gate", gate_seconds}}},
                {"recipe", recipe}};
-  std::printf("%-20s %-8s %8s %10s %10s %8s\n", "user", "state", "examples", "first loss", "final loss", "kl");
-  for (const json& entry : summary_users)
-    std::printf("%-20s %-8s %8lld %10.3f %10.3f %8.4f\n", entry["user"].get<std::string>().c_str(),
-                entry["state"].get<std::string>().c_str(),
-                static_cast<long long>(entry["metrics"]["examples"].get<int64_t>()),
-                entry["metrics"]["first_loss"].get<double>(), entry["metrics"]["final_loss"].get<double>(),
-                entry["metrics"]["final_kl"].is_null() ? 0.0 : entry["metrics"]["final_kl"].get<double>());
-  std::printf("trained %zu users (%lld failed) in %.0f s: data %.0f s, training %.0f s (%.0f s per user)\n",
-              users.size(), static_cast<long long>(failed), total_seconds, data_seconds, train_seconds,
-              train_seconds / static_cast<double>(users.size()));
-  if (!command.summary.empty()) {
-    std::ofstream out(command.summary);
-    if (!out) fail("{}: cannot write the summary", command.summary);
-    out << summary.dump(2) << "\n";
+  // Users the run kept have no metrics; gate columns only where the gate ran.
+  std::printf("%-20s %-9s %8s %10s %10s %8s %7s %7s\n", "user", "state", "examples", "first loss", "final loss", "kl",
+              "recall", "ppl x");
+  auto number = [](const json& object, const char* key, const char* format) {
+    return object.is_object() && object.contains(key) && object[key].is_number()
+               ? fmt::format(fmt::runtime(format), object[key].get<double>())
+               : std::string("-");
+  };
+  for (const json& entry : summary_users) {
+    const json metrics = entry.contains("metrics") ? entry["metrics"] : json::object();
+    const json gate = metrics.contains("gate") ? metrics["gate"] : json::object();
+    std::printf("%-20s %-9s %8s %10s %10s %8s %7s %7s\n", entry["user"].get<std::string>().c_str(),
+                entry["state"].get<std::string>().c_str(), number(metrics, "examples", "{:.0f}").c_str(),
+                number(metrics, "first_loss", "{:.3f}").c_str(), number(metrics, "final_loss", "{:.3f}").c_str(),
+                number(metrics, "final_kl", "{:.4f}").c_str(), number(gate, "recall", "{:.2f}").c_str(),
+                number(gate, "perplexity_ratio", "{:.3f}").c_str());
   }
+  for (const json& entry : summary_users)
+    if (entry.contains("reason") && entry["state"] != "unchanged")
+      std::printf("%s: %s: %s\n", entry["user"].get<std::string>().c_str(), entry["state"].get<std::string>().c_str(),
+                  entry["reason"].get<std::string>().c_str());
+  std::printf("trained %zu users (%lld failed, %lld rejected by the gate) in %.0f s: data %.0f s, training %.0f s "
+              "(%.0f s per user), gate %.0f s\n",
+              users.size(), static_cast<long long>(failed), static_cast<long long>(n_rejected), total_seconds,
+              data_seconds, train_seconds,
+              train_seconds / static_cast<double>(std::max<size_t>(1, to_train.size())), gate_seconds);
+  write_summary_files(command, summary);
   if (failed > 0) fail("train: {} of {} users failed (see above)", failed, users.size());
 }
 
@@ -489,8 +641,11 @@ void add_train_command(CLI::App& app) {
       "data (the conversations, probes answered with the user's own statements, generated question/answer\n"
       "pairs, abstention probes, retention on generic instructions), train every user's adapter (many users\n"
       "in one batch) and write PEFT adapters to --out DIR/<user>/ or publish them to --registry DIR.\n"
-      "Exit codes: 0 ok, 1 error (bad logs, a model that does not load, a user whose training failed),\n"
-      "2 usage.");
+      "With --registry each new adapter must pass the publish gate (the config's gate: recall on held-out\n"
+      "questions from the user's own logs, perplexity on generic text, not worse than the live version)\n"
+      "to go live; one that fails is kept as a rejected version with the reason, and the live one stays.\n"
+      "Exit codes: 0 ok (rejections included: see the summary), 1 error (bad logs, a model that does not\n"
+      "load, a user whose training failed), 2 usage.");
   train->add_option("--logs", command->logs, "interaction logs: a .jsonl file, a directory, or logs/<user>/*.jsonl")
       ->required();
   train->add_option("--out", command->out, "write each adapter to DIR/<user>/ (PEFT format)");
@@ -503,6 +658,9 @@ void add_train_command(CLI::App& app) {
   train->add_option("--on-bad-record", command->on_bad_record, "fail or skip (skipped records are reported)")
       ->capture_default_str();
   train->add_option("--summary", command->summary, "write the JSON summary to this file");
+  train->add_option("--metrics-file", command->metrics_file,
+                    "write the run's numbers as Prometheus text to this file (atomically: for node-exporter's\n"
+                    "textfile collector, e.g. /var/lib/node_exporter/textfile/mnemo_train.prom)");
   train->add_option("--dump-data", command->dump_data, "write each user's training examples to DIR/<user>.jsonl and the statements read from\n"
                                          "their logs to DIR/<user>.statements.jsonl");
   train->add_flag("--data-only", command->data_only, "build and dump the training data (--dump-data), train nothing");

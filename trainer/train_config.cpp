@@ -79,6 +79,17 @@ void validate_train_config(const TrainConfig& c, const std::string& source) {
         "must be 1..512");
   check(c.dtype == "float32" || c.dtype == "bfloat16", "dtype", "must be float32 or bfloat16");
   check(c.shards >= 1 && c.shards <= 1000000, "job.shards", "must be 1..1000000");
+  const GateConfig& g = c.gate;
+  for (auto [value, name] : {std::pair{g.min_recall, "gate.min_recall"},
+                             {g.recall_tolerance, "gate.recall_tolerance"}})
+    check(std::isfinite(value) && value >= 0 && value <= 1, name, "must be 0..1");
+  check(std::isfinite(g.max_perplexity_ratio) && g.max_perplexity_ratio > 0, "gate.max_perplexity_ratio",
+        "must be a number > 0");
+  check(std::isfinite(g.perplexity_tolerance) && g.perplexity_tolerance >= 0, "gate.perplexity_tolerance",
+        "must be a number >= 0");
+  check(g.max_questions >= 0 && g.max_questions <= 1024, "gate.max_questions", "must be 0..1024");
+  check(g.answer_tokens >= 1 && g.answer_tokens <= 512, "gate.answer_tokens", "must be 1..512");
+  check(g.retention_tokens >= 16 && g.retention_tokens <= 65536, "gate.retention_tokens", "must be 16..65536");
 }
 
 TrainConfig read_train_config(const std::string& path) {
@@ -129,6 +140,15 @@ TrainConfig read_train_config(const std::string& path) {
         {"kl_weight", field(d.kl_weight)},
         {"replay_loss", field(d.replay_loss)}};
     std::map<std::string, Reader> job = {{"shards", field(c.shards)}};
+    GateConfig& g = c.gate;
+    std::map<std::string, Reader> gate = {{"enabled", field(g.enabled)},
+                                          {"min_recall", field(g.min_recall)},
+                                          {"max_perplexity_ratio", field(g.max_perplexity_ratio)},
+                                          {"recall_tolerance", field(g.recall_tolerance)},
+                                          {"perplexity_tolerance", field(g.perplexity_tolerance)},
+                                          {"max_questions", field(g.max_questions)},
+                                          {"answer_tokens", field(g.answer_tokens)},
+                                          {"retention_tokens", field(g.retention_tokens)}};
     std::map<std::string, Reader> top = {
         {"model", field(c.model)},
         {"dtype", field(c.dtype)},
@@ -136,7 +156,8 @@ TrainConfig read_train_config(const std::string& path) {
         {"adapter", [&](const YAML::Node& n) { read_section(n, adapter, path, "adapter"); }},
         {"schedule", [&](const YAML::Node& n) { read_section(n, schedule, path, "schedule"); }},
         {"data", [&](const YAML::Node& n) { read_section(n, data, path, "data"); }},
-        {"job", [&](const YAML::Node& n) { read_section(n, job, path, "job"); }}};
+        {"job", [&](const YAML::Node& n) { read_section(n, job, path, "job"); }},
+        {"gate", [&](const YAML::Node& n) { read_section(n, gate, path, "gate"); }}};
     read_section(root, top, path, "");
   }
   validate_train_config(c, path);

@@ -43,8 +43,24 @@ struct DataConfig {
   double replay_loss = 0.0;
 };
 
+// The publish gate of `mnemo train --registry` (publish_gate.h): a new
+// adapter goes live only when it passes these and is not worse than live.
+struct GateConfig {
+  bool enabled = true;
+  double min_recall = 0.0;             // of the held-out questions built from the user's statements
+  double max_perplexity_ratio = 1.10;  // adapter / base on the shipped generic text
+  // Not worse than live: recall >= live's - recall_tolerance, and the
+  // perplexity ratio <= live's + perplexity_tolerance.
+  double recall_tolerance = 0.1;
+  double perplexity_tolerance = 0.05;
+  int64_t max_questions = 16;
+  int64_t answer_tokens = 32;
+  int64_t retention_tokens = 512;  // of the shipped text
+};
+
 struct TrainConfig {
   DataConfig data;
+  GateConfig gate;
   // The adapter.
   int64_t rank = 16;
   double alpha = 32;

@@ -392,6 +392,123 @@ TEST(TrainCommand, ThreeShardsTrainEveryUserOnceIntoOneRegistryAndTheNextRunKeep
   for (const char* user : {"user01", "user02"}) EXPECT_EQ(opened->versions(user).size(), 1u) << user;
 }
 
+// The publish gate: an adapter that fails it is kept as a rejected version
+// with the reason and the live one stays; the same logs do not train again;
+// one that passes goes live, measured against the version live before it.
+TEST(TrainCommand, TheGateKeepsARejectedVersionAndTheLiveOneStays) {
+  const fs::path out = testing::scratch_dir("trainer_gate"), registry = out / "registry";
+  auto config = [&](const std::string& name, const std::string& gate) {
+    const fs::path path = out / (name + ".yaml");
+    std::ofstream(path) << "schedule:\n  steps: 2\n  examples_per_step: 2\n  retention_per_step: 1\n"
+                           "  max_sequence_tokens: 128\ndata:\n  augmentation: false\n  retention_prompts: 2\n"
+                           "  retention_answer_tokens: 8\n  abstention_probes: 2\n"
+                           "gate:\n  max_questions: 4\n  answer_tokens: 8\n  retention_tokens: 128\n"
+                        << gate;
+    return path.string();
+  };
+  const std::string strict = config("strict", "  max_perplexity_ratio: 0.5\n");  // no adapter halves it
+  const std::string lenient = config("lenient", "  max_perplexity_ratio: 2.0\n  recall_tolerance: 1.0\n");
+  const std::string train = mnemo() + " train --logs " + shell_quote((benchmark_dir() / "logs").string()) +
+                            " --users user01 --registry " + shell_quote(registry.string());
+  auto versions = [&] {
+    RegistryOptions read_only;
+    read_only.mode = OpenMode::kReadOnly;
+    return Registry::open(registry.string(), std::move(read_only))->versions("user01");
+  };
+
+  // First night, strict gate: rejected, kept, nothing live; exit 0 (a rejection is not a failure).
+  auto r = run_command(train + " --config " + shell_quote(strict) + " --summary " +
+                       shell_quote((out / "first.json").string()) + " --metrics-file " +
+                       shell_quote((out / "train.prom").string()) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("is above gate.max_perplexity_ratio 0.50"), std::string::npos) << r.output;
+  std::vector<VersionRecord> records = versions();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].status, VersionStatus::kRejected);
+  EXPECT_FALSE(records[0].live);
+  const json metrics = json::parse(records[0].metrics_json);
+  EXPECT_EQ(metrics["gate"]["passed"], false);
+  EXPECT_NE(metrics["gate"]["reason"].get<std::string>().find("gate.max_perplexity_ratio"), std::string::npos);
+  EXPECT_GT(metrics["gate"]["held_out_questions"].get<int64_t>(), 0);
+  const json first = read_json(out / "first.json");
+  EXPECT_EQ(first["users"][0]["state"], "rejected");
+  EXPECT_EQ(first["n_rejected"], 1);
+  // The same as Prometheus text for node-exporter's textfile collector.
+  std::ifstream prom(out / "train.prom");
+  const std::string text((std::istreambuf_iterator<char>(prom)), {});
+  EXPECT_NE(text.find("mnemo_train_users{state=\"rejected\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("mnemo_train_users{state=\"published\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("mnemo_train_seconds{phase=\"train\"}"), std::string::npos) << text;
+
+  // The same logs again, without --users: the rejected version stands for them.
+  r = run_command(mnemo() + " train --logs " + shell_quote((benchmark_dir() / "logs").string()) + " --registry " +
+                  shell_quote(registry.string()) + " --config " + shell_quote(strict) + " --dry-run 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("keep   version 1 was rejected by the gate on these same logs"),
+            std::string::npos)
+      << r.output;
+
+  // Named again with a lenient gate: passes and goes live (no live version to compare with).
+  r = run_command(train + " --config " + shell_quote(lenient) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  records = versions();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_TRUE(records[1].live);
+  EXPECT_EQ(json::parse(records[1].metrics_json)["gate"]["passed"], true);
+  EXPECT_FALSE(json::parse(records[1].metrics_json)["gate"].contains("live"));
+
+  // Once more, strict: rejected, and version 2 stays live; the measurement of live is recorded.
+  r = run_command(train + " --config " + shell_quote(strict) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  records = versions();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2].status, VersionStatus::kRejected);
+  EXPECT_TRUE(records[1].live);
+  const json third = json::parse(records[2].metrics_json)["gate"];
+  EXPECT_EQ(third["live"]["version"], 2);
+  EXPECT_GT(third["live"]["perplexity_ratio"].get<double>(), 0);
+
+  // `adapters show` says which version was rejected and why.
+  r = run_command(mnemo() + " adapters --registry " + shell_quote(registry.string()) + " show user01 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rejected"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("gate.max_perplexity_ratio"), std::string::npos) << r.output;
+}
+
+// A user with nothing to train on fails alone: listed with the reason, the
+// others trained and written, and the exit code says something failed.
+TEST(TrainCommand, OneUsersFailureIsTheirsAlone) {
+  const fs::path out = testing::scratch_dir("trainer_one_fails"), logs = out / "logs";
+  fs::create_directories(logs);
+  std::ofstream(logs / "talker.jsonl")
+      << R"({"user":"talker","conversation_id":"c1","timestamp":"2026-08-01T10:00:00Z","messages":[)"
+      << R"({"role":"user","content":"My dog is called Rex. How often should I walk him?"},)"
+      << R"({"role":"assistant","content":"Twice a day is a good start."}]})" << "\n";
+  std::ofstream(logs / "asker.jsonl")
+      << R"({"user":"asker","conversation_id":"c1","timestamp":"2026-08-01T10:00:00Z","messages":[)"
+      << R"({"role":"user","content":"How do I boil an egg?"},)"
+      << R"({"role":"assistant","content":"Seven minutes in boiling water."}]})" << "\n";
+  // Statements only: the asker said nothing about themselves.
+  const fs::path config = out / "statements_only.yaml";
+  std::ofstream(config) << "schedule:\n  steps: 1\n  examples_per_step: 1\n  retention_per_step: 0\n"
+                           "data:\n  conversations: false\n  augmentation: false\n  abstention: false\n"
+                           "  retention: false\n";
+  auto r = run_command(mnemo() + " train --logs " + shell_quote(logs.string()) + " --out " +
+                       shell_quote((out / "adapters").string()) + " --config " + shell_quote(config.string()) +
+                       " --summary " + shell_quote((out / "summary.json").string()) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("1 of 2 users failed"), std::string::npos) << r.output;
+  const json summary = read_json(out / "summary.json");
+  std::map<std::string, json> by_user;
+  for (const json& entry : summary["users"]) by_user[entry["user"]] = entry;
+  ASSERT_EQ(by_user.size(), 2u) << summary.dump(2);
+  EXPECT_EQ(by_user["asker"]["state"], "failed");
+  EXPECT_NE(by_user["asker"]["reason"].get<std::string>().find("no training example"), std::string::npos);
+  EXPECT_EQ(by_user["talker"]["state"], "trained");
+  EXPECT_TRUE(fs::exists(out / "adapters" / "talker" / "adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(out / "adapters" / "asker"));
+}
+
 TEST(TrainCommand, BadInputFailsBeforeAnythingIsWritten) {
   const fs::path out = testing::scratch_dir("trainer_bad_input"), registry = out / "registry";
   const std::string logs = shell_quote((benchmark_dir() / "logs").string());

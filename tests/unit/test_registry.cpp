@@ -131,6 +131,39 @@ TEST_F(RegistryTest, RollbackSkipsVersionsRolledBackBefore) {
   EXPECT_THROW(registry_->rollback("nobody"), RegistryNotFound);
 }
 
+// The trainer's gate keeps a version it turned down: stored, never live, and
+// passed over by rollback unless named.
+TEST_F(RegistryTest, ARejectedVersionIsKeptButNeverMadeLiveByItself) {
+  publish("alice", 1, true);
+  publish("alice", 2, true);
+  std::string adapter = fmt::format("{}/adapters/alice-rejected", dir_);
+  write_adapter(adapter, "alice", 3);
+  PublishRequest rejected{adapter, "", "", false};
+  rejected.rejected = true;
+  PublishResult result = registry_->publish(rejected);
+  EXPECT_EQ(result.version, 3);
+  EXPECT_FALSE(result.live);
+  EXPECT_EQ(registry_->live_version("alice"), 2);
+  EXPECT_EQ(registry_->versions("alice")[2].status, VersionStatus::kRejected);
+  EXPECT_STREQ(to_string(VersionStatus::kRejected), "rejected");
+  int64_t audited = 0;
+  for (const AuditEntry& entry : registry_->audit(0, "alice"))
+    audited += entry.action == "publish" && entry.detail_json.find("\"status\":\"rejected\"") != std::string::npos;
+  EXPECT_EQ(audited, 1);
+  // A rejected version cannot be published live.
+  rejected.make_live = true;
+  EXPECT_THROW(registry_->publish(rejected), RegistryUsageError);
+  EXPECT_EQ(registry_->versions("alice").size(), 3u);
+  // Rollback from 2 goes to 1; rolling forward without --to never picks 3.
+  EXPECT_EQ(registry_->rollback("alice"), 1);
+  EXPECT_EQ(registry_->rollback("alice", 3), 3);  // named: the operator's call
+  EXPECT_EQ(registry_->versions("alice")[2].status, VersionStatus::kReady);
+  // Reopened, the status is what was stored.
+  registry_.reset();
+  registry_ = open(OpenMode::kReadOnly);
+  EXPECT_EQ(registry_->versions("alice")[1].status, VersionStatus::kRolledBack);
+}
+
 TEST_F(RegistryTest, GenerationAndChangesTellReadersWhichLivePointersMoved) {
   uint64_t start = registry_->generation();
   publish("alice", 1, true);
