@@ -49,8 +49,8 @@ struct GateConfig {
   bool enabled = true;
   double min_recall = 0.0;             // of the held-out questions built from the user's statements
   double max_perplexity_ratio = 1.10;  // adapter / base on the shipped generic text
-  // Not worse than live: recall >= live's - recall_tolerance, and the
-  // perplexity ratio <= live's + perplexity_tolerance.
+  // Not worse than live: recall >= live's - recall_tolerance - 1/questions (one
+  // answer is noise), and the perplexity ratio <= live's + perplexity_tolerance.
   double recall_tolerance = 0.1;
   double perplexity_tolerance = 0.05;
   int64_t max_questions = 16;

@@ -84,7 +84,8 @@ TEST(PublishGate, TheVerdictNamesTheNumberAndTheBoundThatFailed) {
   EXPECT_THAT(v.reason, HasSubstr("1.20x the base's on the generic text is above gate.max_perplexity_ratio 1.10"));
   // Against live: worse recall or worse retention beyond the tolerances.
   EXPECT_TRUE(judge(config, measured(0.5, 1.0, {{0.55, 1.02}})).passed);
-  v = judge(config, measured(0.4, 1.0, {{0.6, 1.0}}));
+  EXPECT_TRUE(judge(config, measured(0.4, 1.0, {{0.6, 1.0}})).passed);  // tolerance + one question of 10
+  v = judge(config, measured(0.3, 1.0, {{0.6, 1.0}}));
   EXPECT_FALSE(v.passed);
   EXPECT_THAT(v.reason, HasSubstr("worse than the live version's 0.60"));
   v = judge(config, measured(0.6, 1.09, {{0.6, 1.0}}));
