@@ -29,12 +29,6 @@ const std::vector<std::string>& wordings() {
   return list;
 }
 
-std::string with_topic(const std::string& wording, const std::string& topic) {
-  std::string out = wording;
-  out.replace(out.find("{topic}"), 7, topic);
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> gate_wordings() { return wordings(); }
@@ -48,7 +42,7 @@ std::vector<GateQuestion> gate_questions(const std::vector<UserStatement>& state
     for (const std::string& word : statement.content)
       if (!contains_word(topic, word)) question.expected.push_back(word);
     if (question.expected.empty()) continue;
-    question.question = with_topic(wordings()[all.size() % wordings().size()], topic);
+    question.question = replace_all(wordings()[all.size() % wordings().size()], "{topic}", topic);
     all.push_back(std::move(question));
   }
   if (max_questions <= 0 || static_cast<int64_t>(all.size()) <= max_questions) return all;

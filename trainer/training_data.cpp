@@ -119,12 +119,6 @@ const std::vector<std::string>& abstention_answers() {
   return answers;
 }
 
-std::string replace_all(std::string text, std::string_view from, std::string_view to) {
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-    text.replace(at, from.size(), to);
-  return text;
-}
-
 // "You told me that your dog is ..." variants of an answer, so the adapter
 // learns the fact, not one sentence shape.
 std::string answer_variant(const std::string& second_person, std::mt19937_64& rng) {

@@ -147,6 +147,12 @@ std::vector<std::string> topics_of(std::string_view sentence) {
 
 }  // namespace
 
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
 bool contains_word(std::string_view text, std::string_view word) {
   if (word.empty()) return false;
   std::string t = lower(text), w = lower(word);

@@ -62,4 +62,7 @@ std::vector<std::string> specific_content(std::string_view sentence);
 // True when `text` contains `word` as a whole word (ASCII case-insensitive).
 bool contains_word(std::string_view text, std::string_view word);
 
+// `text` with every `from` replaced by `to` ("{topic}" in a probe wording).
+std::string replace_all(std::string text, std::string_view from, std::string_view to);
+
 }  // namespace mnemo
