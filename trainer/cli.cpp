@@ -130,17 +130,19 @@ std::vector<TrainDecision> decide_who_trains(const std::vector<std::string>& use
   std::vector<TrainDecision> decisions;
   for (const std::string& user : users) {
     TrainDecision d{user, true, ""};
-    std::optional<int64_t> live = registry ? registry->live_version(user) : std::nullopt;
-    // The newest version, when the gate turned it down: the same logs would
-    // train the same adapter again (training is deterministic).
-    std::optional<VersionRecord> rejected;
+    // The user's versions, read once: the live one, and the newest when the
+    // gate turned it down (the same logs would train the same adapter again:
+    // training is deterministic).
+    std::vector<VersionRecord> versions;
     if (registry) {
       try {
-        VersionRecord newest = registry->versions(user).back();
-        if (newest.status == VersionStatus::kRejected) rejected = newest;
+        versions = registry->versions(user);
       } catch (const RegistryNotFound&) {  // no version yet
       }
     }
+    const auto live = std::find_if(versions.begin(), versions.end(), [](const VersionRecord& v) { return v.live; });
+    const VersionRecord* rejected =
+        !versions.empty() && versions.back().status == VersionStatus::kRejected ? &versions.back() : nullptr;
     const std::string fingerprint = data_fingerprint(logs.by_user.at(user));
     if (named) {
       d.reason = "named with --users";
@@ -148,13 +150,13 @@ std::vector<TrainDecision> decide_who_trains(const std::vector<std::string>& use
       d.train = false;
       d.reason = fmt::format("version {} was rejected by the gate on these same logs (train it again with --users)",
                              rejected->version);
-    } else if (!live) {
+    } else if (live == versions.end()) {
       d.reason = registry_dir.empty() ? "every user trains with --out" : "no live version";
-    } else if (registry->version(user, *live).data_fingerprint == fingerprint) {
+    } else if (live->data_fingerprint == fingerprint) {
       d.train = false;
-      d.reason = fmt::format("unchanged since live version {}", *live);
+      d.reason = fmt::format("unchanged since live version {}", live->version);
     } else {
-      d.reason = fmt::format("logs changed since live version {}", *live);
+      d.reason = fmt::format("logs changed since live version {}", live->version);
     }
     decisions.push_back(std::move(d));
   }
