@@ -218,39 +218,6 @@ json config_json(const TrainConfig& c) {
                 {"retention_tokens", c.gate.retention_tokens}}}};
 }
 
-// The gate's measurement and verdict as they go into a version's metrics.
-json gate_json(const GateMeasurement& m, const GateVerdict& verdict, std::optional<int64_t> live_version) {
-  json out{{"passed", verdict.passed},
-           {"held_out_questions", m.candidate.n_questions},
-           {"recall", m.candidate.recall},
-           {"perplexity_ratio", m.candidate.perplexity_ratio()}};
-  if (!verdict.passed) out["reason"] = verdict.reason;
-  if (m.live)
-    out["live"] = {{"version", *live_version}, {"recall", m.live->recall},
-                   {"perplexity_ratio", m.live->perplexity_ratio()}};
-  return out;
-}
-
-// The user's live adapter, read back from the registry; none when there is
-// none or it no longer fits the model (then the gate compares with nothing).
-std::optional<LoraAdapter> read_live_adapter(Registry& registry, const std::string& user, int64_t version,
-                                             const ModelConfig& model_config) {
-  fs::path dir = fs::temp_directory_path() / fmt::format("mnemo-train-live-{}-{}", ::getpid(), user);
-  std::error_code ignored;
-  fs::remove_all(dir, ignored);
-  try {
-    registry.export_version(user, dir.string(), version);
-    LoraAdapter adapter = read_peft_adapter(dir.string());
-    validate_against(adapter, model_config);
-    fs::remove_all(dir, ignored);
-    return adapter;
-  } catch (const Error& e) {
-    fs::remove_all(dir, ignored);
-    spdlog::warn("train: user {}: live version {} cannot be compared with: {}", user, version, e.what());
-    return std::nullopt;
-  }
-}
-
 // The training progress: a bar redrawn in place on a terminal, a log line
 // every 15 s otherwise; users done, users/hour and the time left.
 class TrainProgressLine {
@@ -301,6 +268,13 @@ void dump_examples(const std::string& dir, const UserData& data) {
                .dump()
         << "\n";
   }
+}
+
+// The summary's entries of the users whose live adapter stays.
+json unchanged_entries(const std::vector<TrainDecision>& kept) {
+  json entries = json::array();
+  for (const TrainDecision& d : kept) entries.push_back(json{{"user", d.user}, {"state", "unchanged"}, {"reason", d.reason}});
+  return entries;
 }
 
 // The JSON summary (--summary) and the Prometheus text (--metrics-file).
@@ -378,10 +352,8 @@ void run_train(const TrainCommand& command) {
     std::printf("nothing to train: every user's live adapter was trained on their current logs, or their newest "
                 "version was rejected on them (%zu users)\n",
                 kept.size());
-    json unchanged = json::array();
-    for (const TrainDecision& d : kept) unchanged.push_back(json{{"user", d.user}, {"state", "unchanged"}, {"reason", d.reason}});
     const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    write_summary_files(command, json{{"users", unchanged},
+    write_summary_files(command, json{{"users", unchanged_entries(kept)},
                                       {"n_users", 0},
                                       {"n_failed", 0},
                                       {"n_rejected", 0},
@@ -530,31 +502,18 @@ void run_train(const TrainCommand& command) {
     try {
       bool rejected = false;
       if (registry && config.gate.enabled && !command.no_live) {
-        const std::optional<int64_t> live = registry->live_version(result.user);
-        std::optional<LoraAdapter> live_adapter;
-        if (live) live_adapter = read_live_adapter(*registry, result.user, *live, model.transformer->config());
-        const auto gate_started = Clock::now();
-        const std::vector<GateQuestion> questions = gate_questions(data[u]->statements, config.gate.max_questions);
-        const GateMeasurement measured =
-            measure_for_gate(model, config.gate, questions, adapter, live_adapter ? &*live_adapter : nullptr);
-        const GateVerdict verdict = judge(config.gate, measured);
-        metrics["gate"] = gate_json(measured, verdict, live_adapter ? live : std::nullopt);
-        metrics["gate_seconds"] = std::chrono::duration<double>(Clock::now() - gate_started).count();
-        gate_seconds += metrics["gate_seconds"].get<double>();
+        const GateOutcome gate =
+            gate_new_adapter(model, config.gate, *registry, result.user, data[u]->statements, adapter);
+        metrics["gate"] = gate.record;
+        metrics["gate_seconds"] = gate.seconds;
+        gate_seconds += gate.seconds;
         adapter.metadata[kMetaMetrics] = metrics.dump();
         entry["metrics"] = metrics;
-        spdlog::info("train: user {}: gate {}: recall {:.2f} on {} held-out questions, perplexity {:.3f}x the base{}{}",
-                     result.user, verdict.passed ? "passed" : "failed", measured.candidate.recall,
-                     measured.candidate.n_questions, measured.candidate.perplexity_ratio(),
-                     measured.live ? fmt::format(" (live version {}: {:.2f}, {:.3f}x)", *live, measured.live->recall,
-                                                 measured.live->perplexity_ratio())
-                                   : "",
-                     verdict.passed ? "" : ": " + verdict.reason);
-        if (!verdict.passed) {
+        if (!gate.verdict.passed) {
           rejected = true;
           ++n_rejected;
           entry["state"] = "rejected";
-          entry["reason"] = verdict.reason;
+          entry["reason"] = gate.verdict.reason;
         }
       }
       if (registry) {
@@ -591,8 +550,7 @@ void run_train(const TrainCommand& command) {
     summary_users.push_back(entry);
   }
   const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  for (const TrainDecision& d : kept)
-    summary_users.push_back(json{{"user", d.user}, {"state", "unchanged"}, {"reason", d.reason}});
+  for (const json& entry : unchanged_entries(kept)) summary_users.push_back(entry);
   json summary{{"model", model_path},
                {"base_model_fingerprint", base_fingerprint},
                {"users", summary_users},

@@ -2,19 +2,28 @@
 
 #include "adapters/adapter_slots.h"
 #include "adapters/lora_adapter.h"
+#include "adapters/registry.h"
 #include "eval/retention.h"
 #include "model/base_model.h"
+#include "model/error.h"
 #include "model/generate.h"
 #include "model/transformer.h"
 #include "tokenizer/tokenizer.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
 
 namespace mnemo {
 namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
 
 // Wordings of the gate's own: none is one of the data builder's probes
 // (probe_wordings(), tested), so a question the adapter answers here was not
@@ -27,6 +36,39 @@ const std::vector<std::string>& wordings() {
       "Do you still remember what I told you of my {topic}?",
   };
   return list;
+}
+
+// The gate's measurement and verdict as they go into a version's metrics.
+json gate_json(const GateMeasurement& m, const GateVerdict& verdict, std::optional<int64_t> live_version) {
+  json out{{"passed", verdict.passed},
+           {"held_out_questions", m.candidate.n_questions},
+           {"recall", m.candidate.recall},
+           {"perplexity_ratio", m.candidate.perplexity_ratio()}};
+  if (!verdict.passed) out["reason"] = verdict.reason;
+  if (m.live)
+    out["live"] = {{"version", *live_version}, {"recall", m.live->recall},
+                   {"perplexity_ratio", m.live->perplexity_ratio()}};
+  return out;
+}
+
+// The user's live adapter, read back from the registry; none when there is
+// none or it no longer fits the model (then the gate compares with nothing).
+std::optional<LoraAdapter> read_live_adapter(Registry& registry, const std::string& user, int64_t version,
+                                             const ModelConfig& model_config) {
+  fs::path dir = fs::temp_directory_path() / fmt::format("mnemo-train-live-{}-{}", ::getpid(), user);
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
+  try {
+    registry.export_version(user, dir.string(), version);
+    LoraAdapter adapter = read_peft_adapter(dir.string());
+    validate_against(adapter, model_config);
+    fs::remove_all(dir, ignored);
+    return adapter;
+  } catch (const Error& e) {
+    fs::remove_all(dir, ignored);
+    spdlog::warn("train: user {}: live version {} cannot be compared with: {}", user, version, e.what());
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -127,6 +169,29 @@ GateVerdict judge(const GateConfig& config, const GateMeasurement& m) {
                                  c.perplexity_ratio(), l.perplexity_ratio(), config.perplexity_tolerance)};
   }
   return {};
+}
+
+GateOutcome gate_new_adapter(const BaseModel& model, const GateConfig& config, Registry& registry,
+                             const std::string& user, const std::vector<UserStatement>& statements,
+                             const LoraAdapter& adapter) {
+  const std::optional<int64_t> live = registry.live_version(user);
+  std::optional<LoraAdapter> live_adapter;
+  if (live) live_adapter = read_live_adapter(registry, user, *live, model.transformer->config());
+  const auto started = std::chrono::steady_clock::now();
+  const GateMeasurement measured = measure_for_gate(model, config, gate_questions(statements, config.max_questions),
+                                                    adapter, live_adapter ? &*live_adapter : nullptr);
+  GateOutcome outcome;
+  outcome.verdict = judge(config, measured);
+  outcome.record = gate_json(measured, outcome.verdict, live_adapter ? live : std::nullopt);
+  outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("train: user {}: gate {}: recall {:.2f} on {} held-out questions, perplexity {:.3f}x the base{}{}", user,
+               outcome.verdict.passed ? "passed" : "failed", measured.candidate.recall, measured.candidate.n_questions,
+               measured.candidate.perplexity_ratio(),
+               measured.live ? fmt::format(" (live version {}: {:.2f}, {:.3f}x)", *live, measured.live->recall,
+                                           measured.live->perplexity_ratio())
+                             : "",
+               outcome.verdict.passed ? "" : ": " + outcome.verdict.reason);
+  return outcome;
 }
 
 }  // namespace mnemo

@@ -16,6 +16,8 @@
 #include "trainer/train_config.h"
 #include "trainer/user_statements.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,6 +27,7 @@ namespace mnemo {
 
 struct BaseModel;
 struct LoraAdapter;
+class Registry;
 
 // One held-out question: asked as `question`, answered right when the answer
 // holds one of `expected` (whole words, any case).
@@ -66,5 +69,18 @@ struct GateVerdict {
 };
 // The thresholds and the comparison with live (when there is one).
 GateVerdict judge(const GateConfig& config, const GateMeasurement& measurement);
+
+// The whole gate for one newly trained adapter of `user`: reads their live
+// version back from `registry` (none when there is none, or when it no
+// longer fits the model: then nothing is compared), measures both, judges,
+// and logs the result. `record` is what goes into the version's metrics.
+struct GateOutcome {
+  GateVerdict verdict;
+  nlohmann::ordered_json record;
+  double seconds = 0;  // measuring and judging
+};
+GateOutcome gate_new_adapter(const BaseModel& model, const GateConfig& config, Registry& registry,
+                             const std::string& user, const std::vector<UserStatement>& statements,
+                             const LoraAdapter& adapter);
 
 }  // namespace mnemo
