@@ -56,6 +56,65 @@ double AdapterOptimizer::learning_rate_at(int64_t step) const {
   return c.learning_rate * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
 }
 
+namespace {
+
+// The AdamW state of `parameter`, created (zero moments, step 0) when the
+// optimizer has taken no step yet: the same that AdamW::step creates.
+torch::optim::AdamWParamState& adamw_state(torch::optim::AdamW& adamw, const at::Tensor& parameter) {
+  auto& states = adamw.state();
+  auto found = states.find(parameter.unsafeGetTensorImpl());
+  if (found == states.end()) {
+    auto state = std::make_unique<torch::optim::AdamWParamState>();
+    state->step(0);
+    state->exp_avg(at::zeros_like(parameter, at::MemoryFormat::Preserve));
+    state->exp_avg_sq(at::zeros_like(parameter, at::MemoryFormat::Preserve));
+    found = states.emplace(parameter.unsafeGetTensorImpl(), std::move(state)).first;
+  }
+  return static_cast<torch::optim::AdamWParamState&>(*found->second);
+}
+
+}  // namespace
+
+SlotMoments AdapterOptimizer::moments(int32_t slot) const {
+  State& s = *state_;
+  MNEMO_CHECK(slot >= 0 && slot < s.slots->num_slots(), "moments of slot {} of {}", slot, s.slots->num_slots());
+  SlotMoments moments;
+  for (const at::Tensor& parameter : s.parameters) {
+    torch::optim::AdamWParamState& state = adamw_state(*s.adamw, parameter);
+    moments.exp_avg.push_back(state.exp_avg()[slot].detach().to(at::kCPU).clone());
+    moments.exp_avg_sq.push_back(state.exp_avg_sq()[slot].detach().to(at::kCPU).clone());
+  }
+  return moments;
+}
+
+void AdapterOptimizer::restore(int64_t steps_taken, const std::vector<SlotMoments>& by_slot) {
+  State& s = *state_;
+  MNEMO_CHECK(s.steps == 0, "restore after {} steps", s.steps);
+  if (steps_taken < 0) fail("training checkpoint: {} steps taken", steps_taken);
+  if (static_cast<int64_t>(by_slot.size()) > s.slots->num_slots())
+    fail("training checkpoint: moments of {} slots for {} slots", by_slot.size(), s.slots->num_slots());
+  at::NoGradGuard no_grad;
+  for (size_t p = 0; p < s.parameters.size(); ++p) {
+    torch::optim::AdamWParamState& state = adamw_state(*s.adamw, s.parameters[p]);
+    state.step(steps_taken);
+    for (size_t slot = 0; slot < by_slot.size(); ++slot) {
+      const SlotMoments& moments = by_slot[slot];
+      if (moments.exp_avg.empty() && moments.exp_avg_sq.empty()) continue;
+      if (moments.exp_avg.size() != s.parameters.size() || moments.exp_avg_sq.size() != s.parameters.size())
+        fail("training checkpoint: slot {} has moments of {}/{} parameters; the adapters have {}", slot,
+             moments.exp_avg.size(), moments.exp_avg_sq.size(), s.parameters.size());
+      at::Tensor exp_avg = state.exp_avg()[static_cast<int64_t>(slot)];
+      at::Tensor exp_avg_sq = state.exp_avg_sq()[static_cast<int64_t>(slot)];
+      if (!moments.exp_avg[p].sizes().equals(exp_avg.sizes()) || !moments.exp_avg_sq[p].sizes().equals(exp_avg.sizes()))
+        fail("training checkpoint: slot {} parameter {} has moments of shape [{}], the adapter's is [{}]", slot, p,
+             fmt::join(moments.exp_avg[p].sizes(), ", "), fmt::join(exp_avg.sizes(), ", "));
+      exp_avg.copy_(moments.exp_avg[p]);
+      exp_avg_sq.copy_(moments.exp_avg_sq[p]);
+    }
+  }
+  s.steps = steps_taken;
+}
+
 StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
   State& s = *state_;
   const int64_t n_slots = s.slots->num_slots();

@@ -8,6 +8,8 @@
 // others therefore ends where it would end alone, within floating point.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -48,6 +50,13 @@ struct StepResult {
   double learning_rate = 0;
 };
 
+// One slot's AdamW moments, one tensor per trained parameter (every targeted
+// module's A then B, layer by layer: the optimizer's own order), without the
+// slot dimension: what a checkpoint keeps so training goes on exactly.
+struct SlotMoments {
+  std::vector<at::Tensor> exp_avg, exp_avg_sq;
+};
+
 class AdapterOptimizer {
  public:
   // Trains every loaded slot of `slots` (which becomes trainable: autograd
@@ -64,6 +73,14 @@ class AdapterOptimizer {
   StepResult step(const std::vector<TrainingSequence>& batch);
 
   int64_t steps_taken() const;
+  // Slot `slot`'s moments (zeros before the first step), on the CPU.
+  SlotMoments moments(int32_t slot) const;
+  // Puts the optimizer where it was after `steps_taken` steps with these
+  // moments (by_slot[slot]; an empty SlotMoments leaves that slot's zero).
+  // Every slot shares the step count, so slots resumed together must have
+  // stopped at the same step. Throws mnemo::Error for moments of the wrong
+  // count or shape. REQUIRES: no step taken yet.
+  void restore(int64_t steps_taken, const std::vector<SlotMoments>& by_slot);
   // The learning rate the schedule gives step `step` (0-based).
   double learning_rate_at(int64_t step) const;
 

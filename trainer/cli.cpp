@@ -10,9 +10,11 @@
 #include "model/transformer.h"
 #include "trainer/augmenter.h"
 #include "trainer/job_metrics.h"
-#include "trainer/publish_gate.h"
 #include "trainer/retention_bank.h"
 #include "trainer/train_config.h"
+#include "trainer/train_job.h"
+#include "trainer/train_output.h"
+#include "trainer/train_progress.h"
 #include "trainer/training_data.h"
 #include "trainer/user_trainer.h"
 
@@ -20,17 +22,18 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
-#include <set>
+#include <optional>
 #include <sstream>
 #include <string_view>
 
@@ -56,6 +59,8 @@ struct TrainCommand {
   bool no_live = false;
   bool data_only = false;
   bool dry_run = false;
+  std::string job_dir;  // "" = the config's job.dir
+  bool new_job = false;
   std::string shard;  // "i/N"; empty: from Slurm's or Kubernetes' environment, else all users
 };
 
@@ -171,85 +176,6 @@ std::vector<std::string> split_list(const std::string& list) {
   return items;
 }
 
-json config_json(const TrainConfig& c) {
-  const DataConfig& d = c.data;
-  return json{{"adapter", {{"rank", c.rank}, {"alpha", c.alpha}, {"target_modules", c.target_modules}}},
-              {"schedule",
-               {{"steps", c.steps},
-                {"examples_per_step", c.examples_per_step},
-                {"retention_per_step", c.retention_per_step},
-                {"users_per_batch", c.users_per_batch},
-                {"learning_rate", c.learning_rate},
-                {"warmup_steps", c.warmup_steps},
-                {"weight_decay", c.weight_decay},
-                {"max_grad_norm", c.max_grad_norm},
-                {"max_sequence_tokens", c.max_sequence_tokens},
-                {"seed", c.seed}}},
-              {"data",
-               {{"seed", d.seed},
-                {"conversations", d.conversations},
-                {"conversations_weight", d.conversations_weight},
-                {"user_turn_loss", d.user_turn_loss},
-                {"assistant_turn_loss", d.assistant_turn_loss},
-                {"recency_boost", d.recency_boost},
-                {"statements", d.statements},
-                {"statements_weight", d.statements_weight},
-                {"augmentation", d.augmentation},
-                {"augmentation_weight", d.augmentation_weight},
-                {"augment_samples", d.augment_samples},
-                {"augment_temperature", d.augment_temperature},
-                {"augment_model", d.augment_model},
-                {"abstention", d.abstention},
-                {"abstention_weight", d.abstention_weight},
-                {"abstention_probes", d.abstention_probes},
-                {"retention", d.retention},
-                {"retention_prompts", d.retention_prompts},
-                {"retention_answer_tokens", d.retention_answer_tokens},
-                {"kl_weight", d.kl_weight},
-                {"replay_loss", d.replay_loss}}},
-              {"gate",
-               {{"enabled", c.gate.enabled},
-                {"min_recall", c.gate.min_recall},
-                {"max_perplexity_ratio", c.gate.max_perplexity_ratio},
-                {"recall_tolerance", c.gate.recall_tolerance},
-                {"perplexity_tolerance", c.gate.perplexity_tolerance},
-                {"max_questions", c.gate.max_questions},
-                {"answer_tokens", c.gate.answer_tokens},
-                {"retention_tokens", c.gate.retention_tokens}}}};
-}
-
-// The training progress: a bar redrawn in place on a terminal, a log line
-// every 15 s otherwise; users done, users/hour and the time left.
-class TrainProgressLine {
- public:
-  explicit TrainProgressLine(int64_t users) : users_(users), tty_(::isatty(2)) {}
-  void update(int64_t users_done, double fraction_of_group, int64_t group_size, double loss) {
-    auto now = Clock::now();
-    double elapsed = std::chrono::duration<double>(now - start_).count();
-    double done = static_cast<double>(users_done) + fraction_of_group * static_cast<double>(group_size);
-    double per_hour = elapsed > 0 ? done / elapsed * 3600 : 0;
-    double left = done > 0 ? elapsed / done * (static_cast<double>(users_) - done) : 0;
-    constexpr int kWidth = 30;
-    int filled = static_cast<int>(kWidth * done / static_cast<double>(users_));
-    std::string bar = std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(kWidth - filled), '.');
-    std::string line = fmt::format("train [{}] {:.1f}/{} users, {:.1f} users/h, loss {:.3f}, {:.0f} s left", bar, done,
-                                   users_, per_hour, loss, left);
-    if (tty_) {
-      std::fprintf(stderr, "\r%-110s", line.c_str());
-      if (done >= static_cast<double>(users_)) std::fputc('\n', stderr);
-    } else if (done >= static_cast<double>(users_) || now - last_ > std::chrono::seconds(15)) {
-      spdlog::info("{}", line);
-      last_ = now;
-    }
-  }
-
- private:
-  int64_t users_;
-  bool tty_;
-  Clock::time_point start_ = Clock::now();
-  Clock::time_point last_ = Clock::now();
-};
-
 void dump_examples(const std::string& dir, const UserData& data) {
   fs::create_directories(dir);
   std::ofstream statements(fs::path(dir) / (data.user + ".statements.jsonl"));
@@ -303,6 +229,7 @@ void run_train(const TrainCommand& command) {
   TrainConfig config = command.config.empty() ? TrainConfig{} : read_train_config(command.config);
   if (!command.model.empty()) config.model = command.model;
   if (command.steps > 0) config.steps = command.steps;
+  if (!command.job_dir.empty()) config.job_dir = command.job_dir;
   validate_train_config(config, command.config.empty() ? "the default config" : command.config);
 
   // Everything that can be checked without the model is checked first, so a
@@ -334,26 +261,65 @@ void run_train(const TrainCommand& command) {
   }
 
   std::vector<TrainDecision> decisions = decide_who_trains(users, named, logs, command.registry);
+  if (command.dry_run) {
+    size_t n_train = 0;
+    for (const TrainDecision& d : decisions) {
+      std::printf("%-24s %-6s %s\n", d.user.c_str(), d.train ? "train" : "keep", d.reason.c_str());
+      n_train += d.train;
+    }
+    std::printf("dry run: %zu of %zu users would train\n", n_train, decisions.size());
+    return;
+  }
+
+  const std::string model_path = config.model.empty() ? default_model_path() : config.model;
+  const json recipe = json::parse(train_config_json(config));
+  // The job directory: what a run killed at any moment resumes from.
+  std::unique_ptr<TrainJob> job;
+  json earlier_entries = json::array();  // users this job ended in an earlier run
+  if (!config.job_dir.empty() && !command.data_only) {
+    std::string dir = config.job_dir;
+    if (shard.count > 1) dir = (fs::path(dir) / fmt::format("shard-{}-of-{}", shard.index, shard.count)).string();
+    JobIdentity identity{
+        json{{"recipe", recipe}, {"model", model_path}, {"base_model_fingerprint", base_model_fingerprint(model_path)}}
+            .dump(),
+        command.registry.empty() ? "out " + fs::absolute(command.out).string()
+                                 : "registry " + fs::absolute(command.registry).string(),
+        fmt::format("{}/{}", shard.index, shard.count)};
+    job = TrainJob::open(dir, identity, command.new_job);
+    spdlog::info("train: {} job {} in {}", job->resumed() ? "resuming" : "starting", job->id(), dir);
+    for (TrainDecision& d : decisions) {
+      std::optional<UserJob> record = job->find(d.user);
+      if (!record || record->data_fingerprint != data_fingerprint(logs.by_user.at(d.user))) continue;
+      if (is_final(record->state)) {
+        json entry = record->entry_json.empty() ? json{{"user", d.user}, {"state", user_job_state_name(record->state)}}
+                                                : json::parse(record->entry_json);
+        entry["earlier_run"] = true;
+        earlier_entries.push_back(entry);
+        d.train = false;
+        d.reason = "";
+      } else {
+        d.train = true;
+        d.reason = fmt::format("resuming job {} ({})", job->id(), user_job_state_name(record->state));
+      }
+    }
+  }
   std::vector<TrainDecision> kept;  // users whose live adapter stays
   users.clear();
   for (const TrainDecision& d : decisions) {
     if (d.train)
       users.push_back(d.user);
-    else
+    else if (!d.reason.empty())
       kept.push_back(d);
   }
-  if (command.dry_run) {
-    for (const TrainDecision& d : decisions)
-      std::printf("%-24s %-6s %s\n", d.user.c_str(), d.train ? "train" : "keep", d.reason.c_str());
-    std::printf("dry run: %zu of %zu users would train\n", users.size(), decisions.size());
-    return;
-  }
   if (users.empty()) {
-    std::printf("nothing to train: every user's live adapter was trained on their current logs, or their newest "
-                "version was rejected on them (%zu users)\n",
-                kept.size());
+    std::printf("nothing to train: every user's live adapter was trained on their current logs, their newest "
+                "version was rejected on them, or this job has done them (%zu users)\n",
+                decisions.size());
+    if (job) job->finish();
     const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    write_summary_files(command, json{{"users", unchanged_entries(kept)},
+    json entries = earlier_entries;
+    for (const json& entry : unchanged_entries(kept)) entries.push_back(entry);
+    write_summary_files(command, json{{"users", entries},
                                       {"n_users", 0},
                                       {"n_failed", 0},
                                       {"n_rejected", 0},
@@ -362,8 +328,6 @@ void run_train(const TrainCommand& command) {
     return;
   }
 
-
-  const std::string model_path = config.model.empty() ? default_model_path() : config.model;
   LoadOptions load;
   load.dtype = "float32";  // adapters train in float32; bf16 base weights are for a GPU (not wired yet)
   load.device = config.device;
@@ -390,22 +354,44 @@ void run_train(const TrainCommand& command) {
     registry->init(base_fingerprint, adapter_shapes_to_json(adapter_shapes(model.transformer->config())));
   }
 
+  // Every user this run works on gets its record; a user whose version this
+  // job published before it was killed ends here, without training again.
+  JobRecords records(job.get());
+  json summary_users = json::array();
+  if (job) {
+    std::vector<std::string> to_do;
+    for (const std::string& user : users) {
+      records.begin(user, data_fingerprint(logs.by_user.at(user)), job->find(user));
+      std::optional<VersionRecord> published = registry ? version_of_job(*registry, user, job->id()) : std::nullopt;
+      if (published) {
+        spdlog::info("train: user {}: version {} was published by this job before it stopped", user,
+                     published->version);
+        json entry = entry_of_version(*published);
+        records.end(entry);
+        summary_users.push_back(entry);
+      } else {
+        to_do.push_back(user);
+      }
+    }
+    users = to_do;
+  }
+
   std::unique_ptr<BaseModel> augment_model;
-  if (config.data.augmentation && !config.data.augment_model.empty()) {
+  if (config.data.augmentation && !config.data.augment_model.empty() && !users.empty()) {
     spdlog::info("train: loading the augmentation model {}", config.data.augment_model);
     augment_model = std::make_unique<BaseModel>(open_base_model(config.data.augment_model, load));
   }
   const BaseModel& generator = augment_model ? *augment_model : model;
 
-  // Data.
+  // Data. One user's failure here is theirs alone: they are listed as failed
+  // with the reason, and the others go on.
   auto data_started = Clock::now();
   std::vector<std::unique_ptr<UserData>> data;
   json data_stats = json::object();
-  // One user's failure here is theirs alone: they are listed as failed with
-  // the reason, and the others go on.
-  json failed_early = json::array();
+  int64_t failed = 0, n_rejected = 0;
   for (size_t u = 0; u < users.size(); ++u) {
     const std::string& user = users[u];
+    records.set(user, UserJobState::kBuildingData);
     std::unique_ptr<UserData> user_data;
     AugmentStats augment;
     try {
@@ -421,8 +407,10 @@ void run_train(const TrainCommand& command) {
              user_data->n_conversations);
     } catch (const Error& e) {
       spdlog::error("train: user {}: building the training data failed: {}", user, e.what());
-      failed_early.push_back(
-          json{{"user", user}, {"state", "failed"}, {"reason", fmt::format("building the training data: {}", e.what())}});
+      json entry{{"user", user}, {"state", "failed"}, {"reason", fmt::format("building the training data: {}", e.what())}};
+      records.end(entry);
+      summary_users.push_back(entry);
+      ++failed;
       continue;
     }
     std::map<std::string, int64_t> by_source;
@@ -430,126 +418,87 @@ void run_train(const TrainCommand& command) {
     spdlog::info("train: data {}/{} {}: {} statements ({} superseded), {} examples ({} augmented of {} generations)",
                  u + 1, users.size(), user, user_data->statements.size(), user_data->n_superseded,
                  user_data->examples.size(), augment.kept_facts + augment.kept_pairs, augment.generations);
-    json stats{{"statements", user_data->statements.size()},
-               {"superseded", user_data->n_superseded},
-               {"examples", by_source},
-               {"augment_generations", augment.generations}};
-    data_stats[user] = stats;
+    data_stats[user] = json{{"statements", user_data->statements.size()},
+                            {"superseded", user_data->n_superseded},
+                            {"examples", by_source},
+                            {"augment_generations", augment.generations}};
     if (!command.dump_data.empty()) dump_examples(command.dump_data, *user_data);
+    records.set(user, UserJobState::kTraining);
     data.push_back(std::move(user_data));
   }
   if (command.data_only) {
     std::printf("wrote the training data of %zu users to %s\n", data.size(), command.dump_data.c_str());
-    if (!failed_early.empty()) fail("train: {} of {} users failed (see above)", failed_early.size(), users.size());
+    if (failed > 0) fail("train: {} of {} users failed (see above)", failed, users.size());
     return;
   }
   std::vector<ChatExample> retention;
-  if (config.data.retention && config.retention_per_step > 0) {
+  if (config.data.retention && config.retention_per_step > 0 && !data.empty()) {
     spdlog::info("train: the base model answers {} generic instructions (retention)", config.data.retention_prompts);
     retention = build_retention_examples(model, config.data.retention_prompts, config.data.retention_answer_tokens,
                                          config.data.replay_loss);
   }
   const double data_seconds = std::chrono::duration<double>(Clock::now() - data_started).count();
 
-  // Training.
+  // Training, group by group; each group's users are gated and published as
+  // soon as it ends. With a job directory every user's state is saved every
+  // job.checkpoint_every steps, and a resumed run goes on from there.
   std::vector<const UserData*> to_train;
-  for (const auto& d : data) to_train.push_back(d.get());
+  std::map<std::string, std::string> data_keys;
+  TrainResume resume;
+  for (const auto& d : data) {
+    to_train.push_back(d.get());
+    data_keys[d->user] = examples_fingerprint(*d);
+    if (job && job->resumed())
+      if (std::optional<TrainCheckpoint> checkpoint = job->load_checkpoint(
+              d->user, data_keys[d->user], lora_config_of(config, model.path), model.transformer->config())) {
+        spdlog::info("train: user {}: resuming at step {} of {}", d->user, checkpoint->step, config.steps);
+        resume.from.emplace(d->user, std::move(*checkpoint));
+      }
+  }
+  if (job) {
+    resume.every = config.checkpoint_every;
+    resume.save = [&](const TrainCheckpoint& checkpoint) {
+      job->save_checkpoint(checkpoint, data_keys.at(checkpoint.user));
+    };
+  }
+  const OutputContext output{config,         model,           registry.get(), command.out, command.no_live,
+                             base_fingerprint, recipe.dump(), job ? job->id() : ""};
   TrainProgressLine line(static_cast<int64_t>(to_train.size()));
   int64_t users_done = 0;
-  auto train_started = Clock::now();
-  std::vector<UserTrainResult> results;
-  if (!to_train.empty()) results = train_users(
-      model, config, to_train, retention,
-      [&](const std::vector<std::string>& group, int64_t step, int64_t steps, const std::vector<double>& losses) {
-        double mean = 0;
-        for (double l : losses) mean += l / static_cast<double>(losses.size());
-        line.update(users_done, static_cast<double>(step) / static_cast<double>(steps),
-                    static_cast<int64_t>(group.size()), mean);
-        if (step == steps) users_done += static_cast<int64_t>(group.size());
-      });
-  const double train_seconds = std::chrono::duration<double>(Clock::now() - train_started).count();
-
-  // Output.
-  json summary_users = failed_early;
-  int64_t failed = static_cast<int64_t>(failed_early.size()), n_rejected = 0;
   double gate_seconds = 0;
-  const json recipe = config_json(config);
-  for (size_t u = 0; u < results.size(); ++u) {
-    UserTrainResult& result = results[u];
-    json metrics{{"steps", result.steps},
-                 {"first_loss", result.first_loss},
-                 {"final_loss", result.final_loss},
-                 {"final_kl", std::isfinite(result.final_kl) ? json(result.final_kl) : json(nullptr)},
-                 {"examples", result.n_examples},
-                 {"train_seconds", result.seconds}};
-    json entry{{"user", result.user}, {"state", result.diverged ? "failed" : registry ? "published" : "trained"},
-               {"metrics", metrics},
-               {"data", data_stats[result.user]}};
-    if (result.diverged) {
-      ++failed;
-      entry["reason"] = "training diverged (a non-finite loss or weight); nothing was written";
-      spdlog::error("train: user {}: training diverged; no adapter written", result.user);
+  auto train_started = Clock::now();
+  for (const std::vector<size_t>& group : training_groups(to_train, resume, config.users_per_batch, config.steps)) {
+    std::vector<const UserData*> members;
+    for (size_t i : group) members.push_back(to_train[i]);
+    std::vector<UserTrainResult> results = train_users(
+        model, config, members, retention,
+        [&](const std::vector<std::string>& names, int64_t step, int64_t steps, const std::vector<double>& losses) {
+          double mean = 0;
+          for (double l : losses) mean += l / static_cast<double>(losses.size());
+          line.update(users_done, static_cast<double>(step) / static_cast<double>(steps),
+                      static_cast<int64_t>(names.size()), mean);
+        },
+        {}, resume);
+    for (size_t m = 0; m < results.size(); ++m) {
+      const std::string& user = results[m].user;
+      auto resumed = resume.from.find(user);
+      const bool trained_before = resumed != resume.from.end() && resumed->second.step == config.steps &&
+                                  records.state_at_open(user) == UserJobState::kEvaluating;
+      records.set(user, UserJobState::kEvaluating, /*training_completed=*/!trained_before);
+      json entry = finish_user(output, results[m], *members[m], data_stats[user], gate_seconds);
+      if (entry["state"] == "failed") ++failed;
+      if (entry["state"] == "rejected") ++n_rejected;
+      records.end(entry);
       summary_users.push_back(entry);
-      continue;
     }
-    LoraAdapter& adapter = result.adapter;
-    adapter.metadata[kMetaUser] = result.user;
-    adapter.metadata[kMetaBaseFingerprint] = base_fingerprint;
-    adapter.metadata[kMetaDataFingerprint] = data[u]->data_fingerprint;
-    adapter.metadata[kMetaMetrics] = metrics.dump();
-    adapter.metadata["mnemo.recipe"] = recipe.dump();
-    // Measuring, gating and storing fail for this user alone.
-    try {
-      bool rejected = false;
-      if (registry && config.gate.enabled && !command.no_live) {
-        const GateOutcome gate =
-            gate_new_adapter(model, config.gate, *registry, result.user, data[u]->statements, adapter);
-        metrics["gate"] = gate.record;
-        metrics["gate_seconds"] = gate.seconds;
-        gate_seconds += gate.seconds;
-        adapter.metadata[kMetaMetrics] = metrics.dump();
-        entry["metrics"] = metrics;
-        if (!gate.verdict.passed) {
-          rejected = true;
-          ++n_rejected;
-          entry["state"] = "rejected";
-          entry["reason"] = gate.verdict.reason;
-        }
-      }
-      if (registry) {
-        fs::path staging = fs::temp_directory_path() / fmt::format("mnemo-train-{}-{}", ::getpid(), result.user);
-        write_peft_adapter(staging.string(), adapter);
-        PublishRequest request;
-        request.adapter_dir = staging.string();
-        request.user = result.user;
-        request.base_fingerprint = base_fingerprint;
-        request.make_live = !command.no_live && !rejected;
-        request.rejected = rejected;
-        PublishResult published;
-        try {
-          published = registry->publish(request);
-        } catch (...) {
-          fs::remove_all(staging);
-          throw;
-        }
-        fs::remove_all(staging);
-        entry["version"] = published.version;
-        entry["live"] = published.live;
-      } else {
-        std::string dir = (fs::path(command.out) / result.user).string();
-        write_peft_adapter(dir, adapter);
-        entry["adapter"] = dir;
-      }
-    } catch (const Error& e) {
-      ++failed;
-      if (entry["state"] == "rejected") --n_rejected;
-      entry["state"] = "failed";
-      entry["reason"] = fmt::format("{}: {}", registry ? "gating or publishing" : "writing the adapter", e.what());
-      spdlog::error("train: user {}: {}", result.user, entry["reason"].get<std::string>());
-    }
-    summary_users.push_back(entry);
+    users_done += static_cast<int64_t>(group.size());
   }
+  const double train_seconds =
+      std::chrono::duration<double>(Clock::now() - train_started).count() - gate_seconds;
+  if (job) job->finish();
+
   const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  for (const json& entry : earlier_entries) summary_users.push_back(entry);
   for (const json& entry : unchanged_entries(kept)) summary_users.push_back(entry);
   json summary{{"model", model_path},
                {"base_model_fingerprint", base_fingerprint},
@@ -561,27 +510,8 @@ void run_train(const TrainCommand& command) {
                {"seconds",
                 {{"total", total_seconds}, {"data", data_seconds}, {"train", train_seconds}, {"gate", gate_seconds}}},
                {"recipe", recipe}};
-  // Users the run kept have no metrics; gate columns only where the gate ran.
-  std::printf("%-20s %-9s %8s %10s %10s %8s %7s %7s\n", "user", "state", "examples", "first loss", "final loss", "kl",
-              "recall", "ppl x");
-  auto number = [](const json& object, const char* key, const char* format) {
-    return object.is_object() && object.contains(key) && object[key].is_number()
-               ? fmt::format(fmt::runtime(format), object[key].get<double>())
-               : std::string("-");
-  };
-  for (const json& entry : summary_users) {
-    const json metrics = entry.contains("metrics") ? entry["metrics"] : json::object();
-    const json gate = metrics.contains("gate") ? metrics["gate"] : json::object();
-    std::printf("%-20s %-9s %8s %10s %10s %8s %7s %7s\n", entry["user"].get<std::string>().c_str(),
-                entry["state"].get<std::string>().c_str(), number(metrics, "examples", "{:.0f}").c_str(),
-                number(metrics, "first_loss", "{:.3f}").c_str(), number(metrics, "final_loss", "{:.3f}").c_str(),
-                number(metrics, "final_kl", "{:.4f}").c_str(), number(gate, "recall", "{:.2f}").c_str(),
-                number(gate, "perplexity_ratio", "{:.3f}").c_str());
-  }
-  for (const json& entry : summary_users)
-    if (entry.contains("reason") && entry["state"] != "unchanged")
-      std::printf("%s: %s: %s\n", entry["user"].get<std::string>().c_str(), entry["state"].get<std::string>().c_str(),
-                  entry["reason"].get<std::string>().c_str());
+  if (job) summary["job"] = json{{"id", job->id()}, {"dir", job->dir()}, {"resumed", job->resumed()}};
+  print_summary_table(summary_users);
   std::printf("trained %zu users (%lld failed, %lld rejected by the gate) in %.0f s: data %.0f s, training %.0f s "
               "(%.0f s per user), gate %.0f s\n",
               users.size(), static_cast<long long>(failed), static_cast<long long>(n_rejected), total_seconds,
@@ -627,6 +557,13 @@ void add_train_command(CLI::App& app) {
   train->add_option("--shard", command->shard, "i/N: train only the users whose id hashes to i mod N (default: Slurm's\n"
                                               "SLURM_ARRAY_TASK_ID/COUNT, else Kubernetes' JOB_COMPLETION_INDEX of\n"
                                               "job.shards, else every user)");
+  train->add_option("--job-dir", command->job_dir,
+                    "keep the job's state here (one record per user, training checkpoints), so a run killed at any\n"
+                    "moment finishes the remaining work when started again with the same arguments: no user trained\n"
+                    "twice to completion, none skipped, none published twice (default: the config's job.dir; each\n"
+                    "shard uses DIR/shard-i-of-N)");
+  train->add_flag("--new-job", command->new_job,
+                  "with --job-dir: drop an unfinished job there and start a new one");
   train->add_flag("--dry-run", command->dry_run, "list who would train and why (with --registry: users whose logs changed\n"
                                                 "since their live version, or who have none), train nothing");
   train->callback([command] { run_train(*command); });

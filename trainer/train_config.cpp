@@ -3,6 +3,7 @@
 #include "adapters/lora_adapter.h"
 #include "model/error.h"
 
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -79,6 +80,7 @@ void validate_train_config(const TrainConfig& c, const std::string& source) {
         "must be 1..512");
   check(c.dtype == "float32" || c.dtype == "bfloat16", "dtype", "must be float32 or bfloat16");
   check(c.shards >= 1 && c.shards <= 1000000, "job.shards", "must be 1..1000000");
+  check(c.checkpoint_every >= 0, "job.checkpoint_every", "must be >= 0 (0: only when a user's training ends)");
   const GateConfig& g = c.gate;
   for (auto [value, name] : {std::pair{g.min_recall, "gate.min_recall"},
                              {g.recall_tolerance, "gate.recall_tolerance"}})
@@ -90,6 +92,53 @@ void validate_train_config(const TrainConfig& c, const std::string& source) {
   check(g.max_questions >= 0 && g.max_questions <= 1024, "gate.max_questions", "must be 0..1024");
   check(g.answer_tokens >= 1 && g.answer_tokens <= 512, "gate.answer_tokens", "must be 1..512");
   check(g.retention_tokens >= 16 && g.retention_tokens <= 65536, "gate.retention_tokens", "must be 16..65536");
+}
+
+std::string train_config_json(const TrainConfig& c) {
+  const DataConfig& d = c.data;
+  return nlohmann::ordered_json{{"adapter", {{"rank", c.rank}, {"alpha", c.alpha}, {"target_modules", c.target_modules}}},
+              {"schedule",
+               {{"steps", c.steps},
+                {"examples_per_step", c.examples_per_step},
+                {"retention_per_step", c.retention_per_step},
+                {"users_per_batch", c.users_per_batch},
+                {"learning_rate", c.learning_rate},
+                {"warmup_steps", c.warmup_steps},
+                {"weight_decay", c.weight_decay},
+                {"max_grad_norm", c.max_grad_norm},
+                {"max_sequence_tokens", c.max_sequence_tokens},
+                {"seed", c.seed}}},
+              {"data",
+               {{"seed", d.seed},
+                {"conversations", d.conversations},
+                {"conversations_weight", d.conversations_weight},
+                {"user_turn_loss", d.user_turn_loss},
+                {"assistant_turn_loss", d.assistant_turn_loss},
+                {"recency_boost", d.recency_boost},
+                {"statements", d.statements},
+                {"statements_weight", d.statements_weight},
+                {"augmentation", d.augmentation},
+                {"augmentation_weight", d.augmentation_weight},
+                {"augment_samples", d.augment_samples},
+                {"augment_temperature", d.augment_temperature},
+                {"augment_model", d.augment_model},
+                {"abstention", d.abstention},
+                {"abstention_weight", d.abstention_weight},
+                {"abstention_probes", d.abstention_probes},
+                {"retention", d.retention},
+                {"retention_prompts", d.retention_prompts},
+                {"retention_answer_tokens", d.retention_answer_tokens},
+                {"kl_weight", d.kl_weight},
+                {"replay_loss", d.replay_loss}}},
+              {"gate",
+               {{"enabled", c.gate.enabled},
+                {"min_recall", c.gate.min_recall},
+                {"max_perplexity_ratio", c.gate.max_perplexity_ratio},
+                {"recall_tolerance", c.gate.recall_tolerance},
+                {"perplexity_tolerance", c.gate.perplexity_tolerance},
+                {"max_questions", c.gate.max_questions},
+                {"answer_tokens", c.gate.answer_tokens},
+                {"retention_tokens", c.gate.retention_tokens}}}}.dump();
 }
 
 TrainConfig read_train_config(const std::string& path) {
@@ -139,7 +188,8 @@ TrainConfig read_train_config(const std::string& path) {
         {"retention_answer_tokens", field(d.retention_answer_tokens)},
         {"kl_weight", field(d.kl_weight)},
         {"replay_loss", field(d.replay_loss)}};
-    std::map<std::string, Reader> job = {{"shards", field(c.shards)}};
+    std::map<std::string, Reader> job = {
+        {"shards", field(c.shards)}, {"dir", field(c.job_dir)}, {"checkpoint_every", field(c.checkpoint_every)}};
     GateConfig& g = c.gate;
     std::map<std::string, Reader> gate = {{"enabled", field(g.enabled)},
                                           {"min_recall", field(g.min_recall)},

@@ -84,11 +84,17 @@ struct TrainConfig {
   // (JOB_COMPLETION_INDEX gives a shard's index; Slurm arrays and --shard
   // carry their own count).
   int64_t shards = 1;
+  // Where the job keeps its state so that a killed run resumes (train_job.h);
+  // "" = --job-dir's, else none. Training checkpoints every this many steps.
+  std::string job_dir;
+  int64_t checkpoint_every = 8;
 };
 
 // Reads `path` (YAML). Unknown keys and values of the wrong type or out of
 // range fail with the file and the key. A missing file fails.
 TrainConfig read_train_config(const std::string& path);
+// The whole config as JSON (recorded as the recipe in every adapter and job).
+std::string train_config_json(const TrainConfig& config);
 // Checks ranges; throws mnemo::Error naming the field.
 void validate_train_config(const TrainConfig& config, const std::string& source);
 

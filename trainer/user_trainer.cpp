@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <random>
+#include <sstream>
 
 namespace mnemo {
 namespace {
@@ -70,20 +72,47 @@ LoraConfig lora_config_of(const TrainConfig& config, const std::string& base_mod
   return lora;
 }
 
+std::vector<std::vector<size_t>> training_groups(const std::vector<const UserData*>& users, const TrainResume& resume,
+                                                int64_t users_per_batch, int64_t steps) {
+  std::map<int64_t, std::vector<size_t>> by_start;
+  std::vector<int64_t> starts;  // in order of first appearance
+  for (size_t i = 0; i < users.size(); ++i) {
+    auto checkpoint = resume.from.find(users[i]->user);
+    const int64_t start = checkpoint == resume.from.end() ? 0 : checkpoint->second.step;
+    if (start < 0 || start > steps)
+      fail("train: user {}: a checkpoint at step {} of {} steps", users[i]->user, start, steps);
+    if (!by_start.count(start)) starts.push_back(start);
+    by_start[start].push_back(i);
+  }
+  std::vector<std::vector<size_t>> groups;
+  const size_t size = static_cast<size_t>(std::max<int64_t>(1, users_per_batch));
+  for (int64_t start : starts) {
+    const std::vector<size_t>& members = by_start[start];
+    for (size_t first = 0; first < members.size(); first += size)
+      groups.emplace_back(members.begin() + static_cast<std::ptrdiff_t>(first),
+                          members.begin() + static_cast<std::ptrdiff_t>(std::min(members.size(), first + size)));
+  }
+  return groups;
+}
+
 std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConfig& config,
                                          const std::vector<const UserData*>& users,
                                          const std::vector<ChatExample>& retention, const TrainProgress& progress,
-                                         const BatchRecorder& recorder) {
+                                         const BatchRecorder& recorder, const TrainResume& resume) {
   const Transformer& transformer = *model.transformer;
   const LoraConfig lora = lora_config_of(config, model.path);
-  std::vector<UserTrainResult> results;
+  std::vector<UserTrainResult> results(users.size());
   std::vector<TrainingSequence> retention_sequences;
   for (const ChatExample& example : retention)
     retention_sequences.push_back(tokenize_example(model, example, 0, config.max_sequence_tokens));
+  auto checkpoint_of = [&](const std::string& user) -> const TrainCheckpoint* {
+    auto found = resume.from.find(user);
+    return found == resume.from.end() ? nullptr : &found->second;
+  };
 
-  for (size_t first = 0; first < users.size(); first += static_cast<size_t>(config.users_per_batch)) {
-    const size_t last = std::min(users.size(), first + static_cast<size_t>(config.users_per_batch));
-    const int64_t n_group = static_cast<int64_t>(last - first);
+  const std::vector<std::vector<size_t>> groups = training_groups(users, resume, config.users_per_batch, config.steps);
+  for (const std::vector<size_t>& group : groups) {
+    const int64_t n_group = static_cast<int64_t>(group.size());
     auto started = std::chrono::steady_clock::now();
     AdapterSlots slots(transformer.config(), n_group, at::kFloat, transformer.device(), config.rank);
     std::vector<std::string> names;
@@ -95,14 +124,14 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
       size_t next_retention = 0;
     };
     std::vector<UserState> states(static_cast<size_t>(n_group));
+    std::vector<SlotMoments> moments(static_cast<size_t>(n_group));
+    int64_t start = 0;
     for (int64_t g = 0; g < n_group; ++g) {
-      const UserData& data = *users[first + static_cast<size_t>(g)];
+      const UserData& data = *users[group[static_cast<size_t>(g)]];
       if (data.examples.empty()) fail("train: user {} has no training examples", data.user);
       names.push_back(data.user);
       const uint64_t seed = user_seed(config.seed, data.user);
-      slots.load(static_cast<int32_t>(g), init_lora_adapter(lora, transformer.config(), seed));
       UserState& state = states[static_cast<size_t>(g)];
-      state.rng.seed(seed + 1);
       for (const ChatExample& example : data.examples) {
         TrainingSequence sequence =
             tokenize_example(model, example, static_cast<int32_t>(g), config.max_sequence_tokens);
@@ -110,8 +139,27 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
         state.sequences.push_back(std::move(sequence));
         state.weights.push_back(example.sampling_weight);
       }
-      if (!retention_sequences.empty())  // each user walks the retention bank from its own offset
-        state.next_retention = static_cast<size_t>(seed % retention_sequences.size());
+      if (const TrainCheckpoint* checkpoint = checkpoint_of(data.user)) {
+        start = checkpoint->step;
+        slots.load(static_cast<int32_t>(g), checkpoint->adapter);
+        std::istringstream rng_text(checkpoint->rng);
+        rng_text >> state.rng;
+        if (rng_text.fail()) fail("train: user {}: the checkpoint's example stream does not parse", data.user);
+        if (!retention_sequences.empty() &&
+            (checkpoint->next_retention < 0 ||
+             checkpoint->next_retention >= static_cast<int64_t>(retention_sequences.size())))
+          fail("train: user {}: the checkpoint's retention position {} is not one of the bank's {}", data.user,
+               checkpoint->next_retention, retention_sequences.size());
+        state.next_retention = static_cast<size_t>(checkpoint->next_retention);
+        state.losses = checkpoint->losses;
+        state.kls = checkpoint->kls;
+        moments[static_cast<size_t>(g)] = checkpoint->moments;
+      } else {
+        slots.load(static_cast<int32_t>(g), init_lora_adapter(lora, transformer.config(), seed));
+        state.rng.seed(seed + 1);
+        if (!retention_sequences.empty())  // each user walks the retention bank from its own offset
+          state.next_retention = static_cast<size_t>(seed % retention_sequences.size());
+      }
     }
 
     OptimizerConfig optimizer_config;
@@ -122,8 +170,9 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
     optimizer_config.max_grad_norm = config.max_grad_norm;
     optimizer_config.kl_weight = config.data.kl_weight;
     AdapterOptimizer optimizer(transformer, slots, optimizer_config);
+    if (start > 0) optimizer.restore(start, moments);
 
-    for (int64_t step = 0; step < config.steps; ++step) {
+    for (int64_t step = start; step < config.steps; ++step) {
       std::vector<TrainingSequence> batch;
       for (int64_t g = 0; g < n_group; ++g) {
         UserState& state = states[static_cast<size_t>(g)];
@@ -145,13 +194,31 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
         state.kls.push_back(result.kl_by_slot[static_cast<size_t>(g)]);
         losses.push_back(state.losses.back());
       }
-      if (progress) progress(names, step + 1, config.steps, losses);
+      const int64_t done = step + 1;
+      if (resume.save && ((resume.every > 0 && done % resume.every == 0) || done == config.steps))
+        for (int64_t g = 0; g < n_group; ++g) {
+          const UserState& state = states[static_cast<size_t>(g)];
+          TrainCheckpoint checkpoint;
+          checkpoint.user = names[static_cast<size_t>(g)];
+          checkpoint.step = done;
+          checkpoint.adapter = slots.extract(static_cast<int32_t>(g));
+          checkpoint.adapter.config.base_model_name_or_path = model.path;
+          checkpoint.moments = optimizer.moments(static_cast<int32_t>(g));
+          std::ostringstream rng_text;
+          rng_text << state.rng;
+          checkpoint.rng = rng_text.str();
+          checkpoint.next_retention = static_cast<int64_t>(state.next_retention);
+          checkpoint.losses = state.losses;
+          checkpoint.kls = state.kls;
+          resume.save(checkpoint);
+        }
+      if (progress) progress(names, done, config.steps, losses);
     }
 
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     for (int64_t g = 0; g < n_group; ++g) {
       UserState& state = states[static_cast<size_t>(g)];
-      UserTrainResult result;
+      UserTrainResult& result = results[group[static_cast<size_t>(g)]];
       result.user = names[static_cast<size_t>(g)];
       result.adapter = slots.extract(static_cast<int32_t>(g));
       result.adapter.config.base_model_name_or_path = model.path;
@@ -169,7 +236,6 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
           if (!at::isfinite(pair.A).all().item<bool>() || !at::isfinite(pair.B).all().item<bool>())
             result.diverged = true;
         }
-      results.push_back(std::move(result));
     }
   }
   return results;

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,11 +45,45 @@ using TrainProgress = std::function<void(const std::vector<std::string>& users, 
 using BatchRecorder = std::function<void(const std::vector<std::string>& users, int64_t step,
                                          const std::vector<TrainingSequence>& batch)>;
 
+// A user's training state after `step` of the config's steps: the adapter,
+// its AdamW moments, where its example stream and its walk through the
+// retention bank stand, and its losses so far. Resumed, training goes on to
+// the adapter an uninterrupted run ends with (within floating point: the
+// user's batch-mates may differ).
+struct TrainCheckpoint {
+  std::string user;
+  int64_t step = 0;
+  LoraAdapter adapter;
+  SlotMoments moments;
+  std::string rng;  // the example stream: std::mt19937_64's text form
+  int64_t next_retention = 0;
+  std::vector<double> losses, kls;
+};
+
+// Where training starts and how it is saved as it goes.
+struct TrainResume {
+  // Users to resume, by id (the others start at step 0). Users train in
+  // groups of the same starting step.
+  std::map<std::string, TrainCheckpoint> from;
+  // Called with each user's state after every `every` steps (0: never) and
+  // after the last step; what it keeps is what a later run resumes from.
+  int64_t every = 0;
+  std::function<void(const TrainCheckpoint&)> save;
+};
+
+// The groups train_users trains together: up to `users_per_batch` users that
+// start at the same step, in the order of `users` (indices into it). Throws
+// for a checkpoint past `steps`.
+std::vector<std::vector<size_t>> training_groups(const std::vector<const UserData*>& users, const TrainResume& resume,
+                                                 int64_t users_per_batch, int64_t steps);
+
+// Results in the order of `users`.
 // REQUIRES: `users` non-empty, each with at least one example.
 std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConfig& config,
                                          const std::vector<const UserData*>& users,
                                          const std::vector<ChatExample>& retention,
-                                         const TrainProgress& progress = {}, const BatchRecorder& recorder = {});
+                                         const TrainProgress& progress = {}, const BatchRecorder& recorder = {},
+                                         const TrainResume& resume = {});
 
 // The LoRA config the trainer's adapters get from `config`.
 // A hash of a user id that is the same on every platform and standard

@@ -16,6 +16,7 @@
 #include "support/json_files.h"
 #include "support/reference.h"
 #include "trainer/example_tokens.h"
+#include "trainer/train_job.h"
 #include "trainer/training_data.h"
 #include "trainer/user_trainer.h"
 
@@ -186,6 +187,115 @@ TEST(UserTrainer, AFreshAdapterStartsAtZeroKlFromTheBase) {
   std::vector<UserTrainResult> result = train_users(model(), config, {&a}, retention_examples());
   // B = 0 at PEFT's initialisation: the adapted model is the base.
   EXPECT_LT(std::abs(result[0].final_kl), 1e-6);
+}
+
+// A job killed mid-training resumes from its checkpoint to the adapter an
+// uninterrupted run ends with: the weights, the AdamW moments, the example
+// stream and the walk through the retention bank all come back.
+TEST(UserTrainer, ACheckpointResumesToTheAdapterAnUninterruptedRunEndsWith) {
+  UserData a = user_data("user01");
+  TrainConfig config = short_schedule();
+  config.steps = 4;
+  const std::vector<UserTrainResult> full = train_users(model(), config, {&a}, retention_examples());
+  std::vector<TrainCheckpoint> saved;
+  TrainResume save;
+  save.every = 2;
+  save.save = [&](const TrainCheckpoint& checkpoint) { saved.push_back(checkpoint); };
+  train_users(model(), config, {&a}, retention_examples(), {}, {}, save);
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_EQ(saved[0].step, 2);
+  EXPECT_EQ(saved[1].step, 4);
+
+  // Through the job directory's file, as a restarted run reads it.
+  const fs::path dir = testing::scratch_dir("trainer_checkpoint");
+  std::unique_ptr<TrainJob> job = TrainJob::open(dir.string(), {"recipe", "out x", "0/1"}, false);
+  job->save_checkpoint(saved[0], "data-1");
+  const LoraConfig lora = lora_config_of(config, model().path);
+  EXPECT_FALSE(job->load_checkpoint("user01", "data-2", lora, model().transformer->config()))
+      << "a checkpoint of other training data must not be resumed";
+  std::optional<TrainCheckpoint> loaded = job->load_checkpoint("user01", "data-1", lora, model().transformer->config());
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->step, 2);
+  EXPECT_EQ(loaded->rng, saved[0].rng);
+  EXPECT_EQ(loaded->losses, saved[0].losses);
+
+  TrainResume resume;
+  resume.from.emplace("user01", *loaded);
+  int64_t steps_run = 0;
+  const std::vector<UserTrainResult> resumed = train_users(
+      model(), config, {&a}, retention_examples(),
+      [&](const std::vector<std::string>&, int64_t, int64_t, const std::vector<double>&) { ++steps_run; }, {}, resume);
+  EXPECT_EQ(steps_run, 2);
+  const double relative = relative_difference(full[0].adapter, resumed[0].adapter);
+  std::printf("|uninterrupted - resumed at step 2| / |update| = %.3g\n", relative);
+  EXPECT_LT(relative, 1e-6);
+  EXPECT_NEAR(resumed[0].final_loss, full[0].final_loss, 1e-6);
+  EXPECT_NEAR(resumed[0].first_loss, full[0].first_loss, 1e-12);
+
+  // Resumed without its moments (a fresh AdamW at the same weights), the same
+  // two steps end elsewhere: the moments are what the check above checks.
+  TrainResume no_moments;
+  TrainCheckpoint bare = *loaded;
+  for (at::Tensor& m : bare.moments.exp_avg) m = at::zeros_like(m);
+  for (at::Tensor& m : bare.moments.exp_avg_sq) m = at::zeros_like(m);
+  no_moments.from.emplace("user01", bare);
+  const double without = relative_difference(
+      full[0].adapter, train_users(model(), config, {&a}, retention_examples(), {}, {}, no_moments)[0].adapter);
+  std::printf("|uninterrupted - resumed without moments| / |update| = %.3g\n", without);
+  EXPECT_GT(without, 1e-3);
+
+  // A checkpoint at the last step is a finished training: nothing runs again.
+  TrainResume finished;
+  finished.from.emplace("user01", saved[1]);
+  steps_run = 0;
+  const std::vector<UserTrainResult> again = train_users(
+      model(), config, {&a}, retention_examples(),
+      [&](const std::vector<std::string>&, int64_t, int64_t, const std::vector<double>&) { ++steps_run; }, {}, finished);
+  EXPECT_EQ(steps_run, 0);
+  EXPECT_LT(relative_difference(full[0].adapter, again[0].adapter), 1e-6);
+}
+
+// The job directory: records survive, an unfinished job of another recipe is
+// refused (naming what differs), and a finished job gives way to a new one.
+TEST(TrainJobDirectory, RecordsPersistAndOnlyTheSameJobResumes) {
+  const fs::path dir = testing::scratch_dir("trainer_job_dir");
+  const JobIdentity identity{"recipe-1", "registry /r", "0/1"};
+  std::string first_id;
+  {
+    std::unique_ptr<TrainJob> job = TrainJob::open(dir.string(), identity, false);
+    EXPECT_FALSE(job->resumed());
+    first_id = job->id();
+    UserJob record;
+    record.user = "alice";
+    record.state = UserJobState::kTraining;
+    record.data_fingerprint = "fp";
+    record.runs = 1;
+    job->put(record);
+  }
+  {
+    std::unique_ptr<TrainJob> job = TrainJob::open(dir.string(), identity, false);
+    EXPECT_TRUE(job->resumed());
+    EXPECT_EQ(job->id(), first_id);
+    std::optional<UserJob> record = job->find("alice");
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->state, UserJobState::kTraining);
+    EXPECT_EQ(record->data_fingerprint, "fp");
+    EXPECT_FALSE(job->find("bob"));
+  }
+  try {
+    TrainJob::open(dir.string(), {"recipe-2", "registry /r", "0/1"}, false);
+    ADD_FAILURE() << "an unfinished job of another recipe was resumed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("recipe"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--new-job"), std::string::npos) << e.what();
+  }
+  {
+    std::unique_ptr<TrainJob> job = TrainJob::open(dir.string(), identity, false);
+    job->finish();
+  }
+  std::unique_ptr<TrainJob> next = TrainJob::open(dir.string(), {"recipe-2", "registry /r", "0/1"}, false);
+  EXPECT_FALSE(next->resumed());
+  EXPECT_FALSE(next->find("alice")) << "a new job starts with no records";
 }
 
 TEST(TrainCommand, EachUsersAdapterRemembersItsOwnFactsAndNotTheOthers) {
