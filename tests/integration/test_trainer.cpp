@@ -503,6 +503,76 @@ TEST(TrainCommand, ThreeShardsTrainEveryUserOnceIntoOneRegistryAndTheNextRunKeep
   for (const char* user : {"user01", "user02"}) EXPECT_EQ(opened->versions(user).size(), 1u) << user;
 }
 
+// The job directory end to end: a run SIGKILLed right after a training
+// checkpoint resumes from it and publishes each user once; a run killed after
+// a publish but before recording it (the job's files set back to that
+// moment) does not publish again; a finished job gives way to the next night's.
+TEST(TrainCommand, AKilledJobResumesFromItsCheckpointAndPublishesEachUserOnce) {
+  const fs::path out = testing::scratch_dir("trainer_job_kill"), registry = out / "registry", job = out / "job",
+                 config = out / "tiny.yaml";
+  std::ofstream(config) << "schedule:\n  steps: 4\n  examples_per_step: 2\n  retention_per_step: 1\n"
+                           "  max_sequence_tokens: 128\ndata:\n  augmentation: false\n  retention_prompts: 2\n"
+                           "  retention_answer_tokens: 8\n  abstention_probes: 2\njob:\n  checkpoint_every: 2\n"
+                           "gate:\n  max_questions: 2\n  answer_tokens: 8\n  retention_tokens: 64\n";
+  const std::string train = mnemo() + " train --logs " + shell_quote((benchmark_dir() / "logs").string()) +
+                            " --registry " + shell_quote(registry.string()) + " --config " +
+                            shell_quote(config.string()) + " --job-dir " + shell_quote(job.string());
+  const std::string checkpoint = (job / "checkpoints" / "user01.safetensors").string();
+  auto r = run_command("sh -c " + shell_quote(train + " >" + shell_quote((out / "killed.log").string()) +
+                                             " 2>&1 & p=$!; while [ ! -e " + shell_quote(checkpoint) +
+                                             " ] && kill -0 $p 2>/dev/null; do sleep 0.05; done; kill -9 $p; "
+                                             "wait $p; echo status $?"));
+  ASSERT_NE(r.output.find("status 137"), std::string::npos) << r.output;
+  auto record = [&](const std::string& user) { return read_json(job / "users" / (user + ".json")); };
+  EXPECT_EQ(record("user01")["state"], "training");
+  auto versions = [&](const std::string& user) -> size_t {
+    RegistryOptions read_only;
+    read_only.mode = OpenMode::kReadOnly;
+    try {
+      return Registry::open(registry.string(), std::move(read_only))->versions(user).size();
+    } catch (const RegistryNotFound&) {
+      return 0;
+    }
+  };
+  EXPECT_EQ(versions("user01"), 0u);
+
+  r = run_command(train + " --summary " + shell_quote((out / "summary.json").string()) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming job"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("user01: resuming at step"), std::string::npos) << r.output;
+  const json summary = read_json(out / "summary.json");
+  ASSERT_TRUE(summary.contains("job")) << summary.dump(2);
+  for (const json& entry : summary["users"]) EXPECT_EQ(entry["state"], "published") << entry.dump();
+  for (const char* user : {"user01", "user02"}) {
+    EXPECT_EQ(versions(user), 1u) << user;
+    EXPECT_EQ(record(user)["state"], "published") << user;
+    EXPECT_EQ(record(user)["trainings_completed"], 1) << user;
+    EXPECT_EQ(record(user)["job"], summary["job"]["id"]) << user;
+  }
+  EXPECT_FALSE(fs::exists(checkpoint)) << "an ended user's checkpoint stays behind";
+
+  // Killed after user02's publish, before its record said so.
+  json user02 = record("user02"), job_file = read_json(job / "job.json");
+  user02["state"] = "evaluating";
+  job_file["finished"] = false;
+  std::ofstream(job / "users" / "user02.json") << user02.dump(2);
+  std::ofstream(job / "job.json") << job_file.dump(2);
+  r = run_command(train + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("user02: version 1 was published by this job before it stopped"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(versions("user02"), 1u) << "published twice";
+  EXPECT_EQ(record("user02")["state"], "published");
+  EXPECT_EQ(read_json(job / "job.json")["finished"], true);
+
+  // The next night: a new job, and nobody's logs changed.
+  r = run_command(train + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("starting job"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nothing to train"), std::string::npos) << r.output;
+  EXPECT_NE(read_json(job / "job.json")["id"], summary["job"]["id"]);
+}
+
 // The publish gate: an adapter that fails it is kept as a rejected version
 // with the reason and the live one stays; the same logs do not train again;
 // one that passes goes live, measured against the version live before it.
