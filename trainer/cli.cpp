@@ -332,6 +332,7 @@ void run_train(const TrainCommand& command) {
   load.dtype = "float32";  // adapters train in float32; bf16 base weights are for a GPU (not wired yet)
   load.device = config.device;
   spdlog::info("train: loading {}", model_path);
+  const auto load_started = Clock::now();
   BaseModel model = open_base_model(model_path, load);
   if (!model.chat_template) fail("{}: training needs a model with a chat template", model_path);
   const std::string base_fingerprint = base_model_fingerprint(model_path);
@@ -382,6 +383,7 @@ void run_train(const TrainCommand& command) {
     augment_model = std::make_unique<BaseModel>(open_base_model(config.data.augment_model, load));
   }
   const BaseModel& generator = augment_model ? *augment_model : model;
+  const double load_seconds = std::chrono::duration<double>(Clock::now() - load_started).count();
 
   // Data. One user's failure here is theirs alone: they are listed as failed
   // with the reason, and the others go on.
@@ -465,7 +467,7 @@ void run_train(const TrainCommand& command) {
                              base_fingerprint, recipe.dump(), job ? job->id() : ""};
   TrainProgressLine line(static_cast<int64_t>(to_train.size()));
   int64_t users_done = 0;
-  double gate_seconds = 0;
+  double gate_seconds = 0, output_seconds = 0;
   auto train_started = Clock::now();
   for (const std::vector<size_t>& group : training_groups(to_train, resume, config.users_per_batch, config.steps)) {
     std::vector<const UserData*> members;
@@ -485,7 +487,9 @@ void run_train(const TrainCommand& command) {
       const bool trained_before = resumed != resume.from.end() && resumed->second.step == config.steps &&
                                   records.state_at_open(user) == UserJobState::kEvaluating;
       records.set(user, UserJobState::kEvaluating, /*training_completed=*/!trained_before);
+      const auto output_started = Clock::now();
       json entry = finish_user(output, results[m], *members[m], data_stats[user], gate_seconds);
+      output_seconds += std::chrono::duration<double>(Clock::now() - output_started).count();
       if (entry["state"] == "failed") ++failed;
       if (entry["state"] == "rejected") ++n_rejected;
       records.end(entry);
@@ -493,8 +497,9 @@ void run_train(const TrainCommand& command) {
     }
     users_done += static_cast<int64_t>(group.size());
   }
-  const double train_seconds =
-      std::chrono::duration<double>(Clock::now() - train_started).count() - gate_seconds;
+  // Gate and publish are timed apart from training (they run between groups).
+  const double train_seconds = std::chrono::duration<double>(Clock::now() - train_started).count() - output_seconds;
+  const double publish_seconds = output_seconds - gate_seconds;
   if (job) job->finish();
 
   const double total_seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -508,15 +513,20 @@ void run_train(const TrainCommand& command) {
                {"n_rejected", n_rejected},
                {"skipped_records", logs.n_skipped},
                {"seconds",
-                {{"total", total_seconds}, {"data", data_seconds}, {"train", train_seconds}, {"gate", gate_seconds}}},
+                {{"total", total_seconds},
+                 {"load", load_seconds},
+                 {"data", data_seconds},
+                 {"train", train_seconds},
+                 {"gate", gate_seconds},
+                 {"publish", publish_seconds}}},
                {"recipe", recipe}};
   if (job) summary["job"] = json{{"id", job->id()}, {"dir", job->dir()}, {"resumed", job->resumed()}};
   print_summary_table(summary_users);
-  std::printf("trained %zu users (%lld failed, %lld rejected by the gate) in %.0f s: data %.0f s, training %.0f s "
-              "(%.0f s per user), gate %.0f s\n",
+  std::printf("trained %zu users (%lld failed, %lld rejected by the gate) in %.0f s: loading %.0f s, data %.0f s, "
+              "training %.0f s (%.0f s per user), gate %.0f s, publishing %.1f s\n",
               users.size(), static_cast<long long>(failed), static_cast<long long>(n_rejected), total_seconds,
-              data_seconds, train_seconds,
-              train_seconds / static_cast<double>(std::max<size_t>(1, to_train.size())), gate_seconds);
+              load_seconds, data_seconds, train_seconds,
+              train_seconds / static_cast<double>(std::max<size_t>(1, to_train.size())), gate_seconds, publish_seconds);
   write_summary_files(command, summary);
   if (failed > 0) fail("train: {} of {} users failed (see above)", failed, users.size());
 }
