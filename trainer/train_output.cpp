@@ -56,8 +56,8 @@ json finish_user(const OutputContext& c, UserTrainResult& result, const UserData
              {"metrics", metrics},
              {"data", data_stats}};
   if (result.diverged) {
-    entry["reason"] = "training diverged (a non-finite loss or weight); nothing was written";
-    spdlog::error("train: user {}: training diverged; no adapter written", result.user);
+    entry["reason"] = fmt::format("training diverged ({}); nothing was written", result.divergence);
+    spdlog::error("train: user {}: training diverged ({}); no adapter written", result.user, result.divergence);
     return entry;
   }
   LoraAdapter& adapter = result.adapter;

@@ -52,6 +52,18 @@ double mean_of(const std::vector<double>& values, size_t first, size_t last) {
   return n ? sum / static_cast<double>(n) : std::nan("");
 }
 
+// Why a training with these losses diverged; "" when it did not. A loss that
+// ends above kLossExplosion times where it started has blown up: a working
+// run ends below its start (measured: 3.7 → 2.8 in 6 steps, 4.7 → 3.0).
+constexpr double kLossExplosion = 3.0;
+std::string divergence_of(const std::vector<double>& losses, double first_loss, double final_loss) {
+  for (size_t step = 0; step < losses.size(); ++step)
+    if (!std::isfinite(losses[step])) return fmt::format("a non-finite loss at step {}", step + 1);
+  if (std::isfinite(first_loss) && final_loss > kLossExplosion * first_loss)
+    return fmt::format("the loss exploded: {:.3g} at the end against {:.3g} at the start", final_loss, first_loss);
+  return "";
+}
+
 }  // namespace
 
 uint64_t stable_user_hash(const std::string& user) {
@@ -229,13 +241,17 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
       result.final_kl = mean_of(state.kls, n - window, n);
       result.seconds = seconds / static_cast<double>(n_group);
       result.n_examples = static_cast<int64_t>(state.sequences.size());
-      for (double loss : state.losses) result.diverged = result.diverged || !std::isfinite(loss);
-      for (int64_t layer = 0; layer < static_cast<int64_t>(result.adapter.layers.size()) && !result.diverged; ++layer)
+      result.divergence = divergence_of(state.losses, result.first_loss, result.final_loss);
+      for (int64_t layer = 0; layer < static_cast<int64_t>(result.adapter.layers.size()) && result.divergence.empty();
+           ++layer)
         for (LinearModule module : lora.target_modules) {
           const LoraPair& pair = result.adapter.pair(layer, module);
-          if (!at::isfinite(pair.A).all().item<bool>() || !at::isfinite(pair.B).all().item<bool>())
-            result.diverged = true;
+          if (!at::isfinite(pair.A).all().item<bool>() || !at::isfinite(pair.B).all().item<bool>()) {
+            result.divergence = fmt::format("a non-finite weight in layer {} {}", layer, module_name(module));
+            break;
+          }
         }
+      result.diverged = !result.divergence.empty();
     }
   }
   return results;

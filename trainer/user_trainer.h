@@ -34,7 +34,10 @@ struct UserTrainResult {
   double final_kl = 0;
   double seconds = 0;     // this user's share of its group's training time
   int64_t n_examples = 0;
-  bool diverged = false;  // a non-finite loss: the adapter is not usable
+  // A non-finite loss or weight, or a loss that blew up: the adapter is not
+  // usable, and `divergence` says why.
+  bool diverged = false;
+  std::string divergence;
 };
 
 // Called after every step of a group: users of the group, steps done, steps in all.

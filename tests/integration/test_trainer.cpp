@@ -688,6 +688,24 @@ TEST(TrainCommand, OneUsersFailureIsTheirsAlone) {
   EXPECT_EQ(by_user["talker"]["state"], "trained");
   EXPECT_TRUE(fs::exists(out / "adapters" / "talker" / "adapter_model.safetensors"));
   EXPECT_FALSE(fs::exists(out / "adapters" / "asker"));
+
+  // A training that blows up (a learning rate of 0.9 moves every weight by
+  // about that much a step) is a failure with its reason, and writes nothing.
+  const fs::path blowup = out / "blowup.yaml";
+  std::ofstream(blowup) << "schedule:\n  steps: 4\n  examples_per_step: 1\n  retention_per_step: 0\n"
+                           "  warmup_steps: 0\n  learning_rate: 0.9\n  max_grad_norm: 0\n"
+                           "data:\n  conversations: false\n  augmentation: false\n  abstention: false\n"
+                           "  retention: false\n";
+  r = run_command(mnemo() + " train --logs " + shell_quote(logs.string()) + " --users talker --out " +
+                  shell_quote((out / "blown").string()) + " --config " + shell_quote(blowup.string()) +
+                  " --summary " + shell_quote((out / "blown.json").string()) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const json blown = read_json(out / "blown.json");
+  ASSERT_EQ(blown["users"].size(), 1u) << blown.dump(2);
+  EXPECT_EQ(blown["users"][0]["state"], "failed");
+  EXPECT_NE(blown["users"][0]["reason"].get<std::string>().find("training diverged ("), std::string::npos)
+      << blown.dump(2);
+  EXPECT_FALSE(fs::exists(out / "blown" / "talker"));
 }
 
 TEST(TrainCommand, BadInputFailsBeforeAnythingIsWritten) {
