@@ -4,14 +4,19 @@
 # bench/results/forward_<model>_<device>[_<dtype> unless float32].json and
 # prints a table.
 # Usage: bench/forward/run.sh [--model DIR|default] [--device cpu|cuda] [--dtype float32|bfloat16] [--rounds N]
+#                             [--llama-cpp [--gguf FILE]]
 # --model default converts the default model (SmolLM2-135M-Instruct GGUF) to
 # a Hugging Face directory first, so both sides run the same dequantized weights.
 # Each of --rounds (3) runs both implementations in turn (best of 3 inside), so
 # a shared machine's drift reaches both; the best prefill and decode are kept.
+# --llama-cpp adds llama.cpp's own tools to every round (llama-bench at batch
+# 1, llama-batched-bench at 8; built once by bench/forward/build_llama_cpp.sh)
+# on the GGUF file (--gguf, or the default model's with --model default),
+# dequantized to F32 (the weights mnemo runs) and in the file's own type.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-model="" device=cpu dtype=float32 prompt=128 decode=32 rounds=3
+model="" device=cpu dtype=float32 prompt=128 decode=32 rounds=3 llama_cpp=0 gguf=""
 while (($#)); do
   case $1 in
     --model) model=$2; shift 2 ;;
@@ -20,7 +25,9 @@ while (($#)); do
     --prompt-tokens) prompt=$2; shift 2 ;;
     --decode-tokens) decode=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --llama-cpp) llama_cpp=1; shift ;;
+    --gguf) gguf=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +40,7 @@ if [ -z "${MNEMO_SKIP_SETUP:-}" ]; then
   scripts/build.sh bench_forward mnemo >/dev/null
 fi
 if [ "$model" = default ]; then
+  [ -n "$gguf" ] || gguf=$("$build_dir/mnemo" model default-path)
   model=$build_dir/bench_models/smollm2_135m
   [ -f "$model/config.json" ] || MNEMO_PYTHON=$python "$build_dir/mnemo" model convert default "$model"
 elif [ -z "$model" ]; then
@@ -40,6 +48,14 @@ elif [ -z "$model" ]; then
   [ -f "$model/config.json" ] || "$python" bench/forward/make_bench_model.py --out "$model"
 fi
 name=$(basename "$model")
+threads=${OMP_NUM_THREADS:-$(nproc)}
+if ((llama_cpp)); then
+  [ -n "$gguf" ] || { echo "--llama-cpp needs --gguf FILE (or --model default)" >&2; exit 2; }
+  llama_bin=$(bench/forward/build_llama_cpp.sh)
+  gguf_type=$(basename "$gguf" | sed -n 's/.*\.\([A-Z0-9_]*\)\.gguf$/\1/p')
+  gguf_f32=$build_dir/bench_models/$(basename "$gguf" .gguf).F32.gguf
+  [ -f "$gguf_f32" ] || "$llama_bin/llama-quantize" --allow-requantize "$gguf" "$gguf_f32" F32 >&2
+fi
 suffix="" results=() failed=0
 [ "$dtype" = float32 ] || suffix="_$dtype"
 for ((round = 1; round <= rounds; round++)); do
@@ -56,6 +72,14 @@ for ((round = 1; round <= rounds; round++)); do
     else
       echo "bench/forward: transformers failed (see $log)" >&2
       failed=1
+    fi
+    if ((llama_cpp)); then
+      for weights in "F32 $gguf_f32" "${gguf_type:-file} $gguf"; do
+        set -- $weights
+        echo "bench/forward: $name round $round/$rounds batch $batch: llama.cpp $1" >&2
+        results+=("$("$python" bench/forward/llama_cpp_forward.py --bin "$llama_bin" --gguf "$2" --label "$1" \
+                     --batch $batch --prompt-tokens $prompt --decode-tokens $decode --threads "$threads")")
+      done
     fi
   done
 done
