@@ -148,6 +148,18 @@ class PosixFileSystem : public FileSystem {
     }
     return std::make_unique<PosixFileLock>(fd);
   }
+  std::unique_ptr<FileLock> try_lock_file(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) fail_errno("open lock file", path, errno);
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      int error = errno;
+      ::close(fd);
+      if (error == EWOULDBLOCK) return nullptr;
+      fail_errno("flock", path, error);
+    }
+    return std::make_unique<PosixFileLock>(fd);
+  }
   // Also honours the mode bits, because root passes access(W_OK) on a
   // directory an operator made read-only (chmod a-w) on purpose.
   bool is_writable_dir(const std::string& path) override {

@@ -61,6 +61,8 @@ class FileSystem {
   virtual std::vector<std::string> list_dir(const std::string& path) = 0;
   // Blocks until an exclusive lock on `path` (created if missing) is held.
   virtual std::unique_ptr<FileLock> lock_file(const std::string& path) = 0;
+  // The lock if it is free now; nullptr when another holder has it.
+  virtual std::unique_ptr<FileLock> try_lock_file(const std::string& path) = 0;
   // Whether this process may create files in the directory `path`.
   virtual bool is_writable_dir(const std::string& path) = 0;
 };
@@ -93,6 +95,7 @@ class FaultInjectingFileSystem : public FileSystem {
   uint64_t file_size(const std::string& path) override { return base_.file_size(path); }
   std::vector<std::string> list_dir(const std::string& path) override { return base_.list_dir(path); }
   std::unique_ptr<FileLock> lock_file(const std::string& path) override { return base_.lock_file(path); }
+  std::unique_ptr<FileLock> try_lock_file(const std::string& path) override { return base_.try_lock_file(path); }
   bool is_writable_dir(const std::string& path) override { return base_.is_writable_dir(path); }
 
   // Called by the wrapped files; throws if `op` is due to fail.

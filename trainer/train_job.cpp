@@ -111,7 +111,11 @@ std::unique_ptr<TrainJob> TrainJob::open(const std::string& dir, const JobIdenti
   job->dir_ = dir;
   job->identity_ = identity;
   const fs::path lock_path = fs::path(dir) / "LOCK";
-  job->lock_ = file_system.lock_file(lock_path.string());
+  job->lock_ = file_system.try_lock_file(lock_path.string());
+  if (!job->lock_)
+    fail("{}: another mnemo train is working on this job (it holds {}); wait for it to end or stop it, then run "
+         "again to resume",
+         dir, lock_path.string());
 
   const fs::path job_file = fs::path(dir) / "job.json";
   if (fs::exists(job_file) && !start_new) {

@@ -4,7 +4,7 @@
 // published twice.
 //
 // A job directory (one per shard) holds:
-//   LOCK                             held by the run working on the job
+//   LOCK                             held (flock) by the run working on the job
 //   job.json                         the job: id, what it trains (identity), finished or not
 //   users/<user>.json                one record per user job
 //   checkpoints/<user>.safetensors   the user's training state (user_trainer.h's TrainCheckpoint)
@@ -60,7 +60,8 @@ struct JobIdentity {
 class TrainJob {
  public:
   // Opens the job in `dir` (created when missing) and holds its lock until
-  // destroyed (a second run on the same directory waits). Resumes the
+  // destroyed (a second run on the same directory fails at once, saying
+  // so: two runs of one job would train the same users). Resumes the
   // unfinished job there when it has `identity`; otherwise starts a new job,
   // clearing the old one's records and checkpoints, when the old one is
   // finished or absent, or when `start_new` is set. An unfinished job of

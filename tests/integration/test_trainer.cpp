@@ -276,6 +276,14 @@ TEST(TrainJobDirectory, RecordsPersistAndOnlyTheSameJobResumes) {
     std::unique_ptr<TrainJob> job = TrainJob::open(dir.string(), identity, false);
     EXPECT_TRUE(job->resumed());
     EXPECT_EQ(job->id(), first_id);
+    // A second run on the same job while this one holds it fails at once.
+    try {
+      TrainJob::open(dir.string(), identity, false);
+      ADD_FAILURE() << "two runs opened one job";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("another mnemo train is working on this job"), std::string::npos)
+          << e.what();
+    }
     std::optional<UserJob> record = job->find("alice");
     ASSERT_TRUE(record);
     EXPECT_EQ(record->state, UserJobState::kTraining);
