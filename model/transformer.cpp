@@ -1,5 +1,6 @@
 #include "model/transformer.h"
 
+#include "kernels/skinny_linear_cpu.h"
 #include "model/error.h"
 #include "model/kv_cache.h"
 
@@ -43,7 +44,11 @@ at::Tensor rope_frequencies(const ModelConfig& c) {
   return at::where(is_medium, smoothed, scaled);
 }
 
-at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+// A decode step's few rows on the CPU go to the hand-written small-batch
+// kernel (kernels/skinny_linear_cpu.h: MKL is slow at these shapes); the rest
+// to at::linear.
+at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {}) {
+  if (skinny_linear_applies(x, weight)) return skinny_linear_cpu(x, weight, bias);
   return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
 }
 
@@ -64,7 +69,7 @@ at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden,
   const LayerWeights& w = weights_.layers[layer];
   const ModelConfig& c = config_;
   auto project = [&](const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, LinearModule m) {
-    at::Tensor y = linear(x, weight, bias);
+    at::Tensor y = dense(x, weight, bias);
     if (lora) lora->apply(layer, m, x, y, routing);
     return y;
   };
@@ -139,7 +144,7 @@ at::Tensor Transformer::mlp(int64_t layer, const at::Tensor& x, const LoraHook* 
                             const LoraRouting& routing) const {
   const LayerWeights& w = weights_.layers[layer];
   auto project = [&](const at::Tensor& input, const at::Tensor& weight, LinearModule m) {
-    at::Tensor y = at::linear(input, weight);
+    at::Tensor y = dense(input, weight);
     if (lora) lora->apply(layer, m, input, y, routing);
     return y;
   };
@@ -230,7 +235,7 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
     hidden = hidden.index_select(0, on_device(last, at::kLong));
   }
   hidden = rms_norm(hidden, weights_.final_norm, c.rms_norm_eps);
-  return at::linear(hidden, weights_.lm_head).to(at::kFloat);
+  return dense(hidden, weights_.lm_head).to(at::kFloat);
 }
 
 }  // namespace mnemo

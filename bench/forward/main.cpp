@@ -2,6 +2,7 @@
 // model, for one batch size. bench/forward/run.sh runs it beside the same
 // workload in transformers (bench/forward/transformers_forward.py) and writes
 // the side-by-side JSON; this program prints one JSON object on stdout.
+#include "kernels/skinny_linear_cpu.h"
 #include "model/kv_cache.h"
 #include "model/model_loader.h"
 #include "model/transformer.h"
@@ -32,8 +33,12 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "timed repetitions (the best is reported)");
   app.add_option("--dtype", dtype, "float32, bfloat16 or float16");
   app.add_option("--device", device, "cpu or cuda");
+  bool no_skinny = false;
+  app.add_flag("--no-skinny-linear", no_skinny,
+               "send decode's small products to at::linear (MKL) instead of kernels/skinny_linear_cpu.h");
   CLI11_PARSE(app, argc, argv);
 
+  mnemo::set_skinny_linear_enabled(!no_skinny);
   c10::InferenceMode inference_mode;
   auto model = mnemo::load_transformer(model_path, {.dtype = dtype, .device = device});
   std::mt19937 rng(0);
@@ -65,7 +70,7 @@ int main(int argc, char** argv) {
     best_decode_s = std::min(best_decode_s, std::chrono::duration<double>(t2 - t1).count());
   }
   nlohmann::json result = {
-      {"implementation", "mnemo"},
+      {"implementation", no_skinny ? "mnemo (MKL for every product)" : "mnemo"},
       {"batch", batch},
       {"prompt_tokens", prompt_tokens},
       {"decode_tokens", decode_tokens},

@@ -63,6 +63,10 @@ for ((round = 1; round <= rounds; round++)); do
     echo "bench/forward: $name round $round/$rounds batch $batch: mnemo" >&2
     results+=("$("$build_dir/bench/bench_forward" --model "$model" --batch $batch --prompt-tokens $prompt \
                  --decode-tokens $decode --dtype $dtype --device $device)")
+    if [ "$device" = cpu ]; then  # the small-batch kernel's baseline: MKL for every product
+      results+=("$("$build_dir/bench/bench_forward" --model "$model" --batch $batch --prompt-tokens $prompt \
+                   --decode-tokens $decode --dtype $dtype --device $device --no-skinny-linear)")
+    fi
     echo "bench/forward: $name round $round/$rounds batch $batch: transformers" >&2
     # Its loading chatter goes to a log; a failure says where and keeps mnemo's rows.
     log=$build_dir/bench_forward_transformers.log
