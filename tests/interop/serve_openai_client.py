@@ -246,7 +246,11 @@ check("after an unload dave's next request loads it again from the registry",
 
 # SIGTERM while a request runs: health says draining, a new request gets 503,
 # the running stream finishes whole; the C++ test then checks the exit code 0.
-drain_tokens = 200
+# The drain lasts as long as the four requests: each fills the model's
+# context (256 tokens) so that the checks after SIGTERM, slow on a loaded
+# machine, still find them running.
+probe = client(keys["alice"]).completions.create(model="mnemo", prompt=prompt, max_tokens=1, temperature=0)
+drain_tokens = 255 - probe.usage.prompt_tokens
 stream_text, stream_done, stream_usage = [], threading.Event(), {}
 started = threading.Event()
 def long_stream():
@@ -285,11 +289,11 @@ for _ in range(500):  # SIGTERM only once all four run
     time.sleep(0.001)
 os.kill(args.server_pid, signal.SIGTERM)
 health = None
-for _ in range(100):
+for _ in range(1000):
     health = httpx.get(root + "/health", timeout=10)
     if health.status_code == 503:
         break
-    time.sleep(0.02)
+    time.sleep(0.002)
 check("after SIGTERM health says draining (503)", health.status_code == 503 and health.json()["status"] == "draining",
       f"{health.status_code} {health.text}")
 running_then = not stream_done.is_set()
