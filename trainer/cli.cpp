@@ -118,6 +118,7 @@ struct TrainDecision {
   std::string user;
   bool train = true;
   std::string reason;
+  std::string data_fingerprint;  // of the user's current logs
 };
 
 // Incremental training against a registry: a user named with --users always
@@ -134,7 +135,7 @@ std::vector<TrainDecision> decide_who_trains(const std::vector<std::string>& use
   }
   std::vector<TrainDecision> decisions;
   for (const std::string& user : users) {
-    TrainDecision d{user, true, ""};
+    TrainDecision d{user, true, "", data_fingerprint(logs.by_user.at(user))};
     // The user's versions, read once: the live one, and the newest when the
     // gate turned it down (the same logs would train the same adapter again:
     // training is deterministic).
@@ -148,7 +149,7 @@ std::vector<TrainDecision> decide_who_trains(const std::vector<std::string>& use
     const auto live = std::find_if(versions.begin(), versions.end(), [](const VersionRecord& v) { return v.live; });
     const VersionRecord* rejected =
         !versions.empty() && versions.back().status == VersionStatus::kRejected ? &versions.back() : nullptr;
-    const std::string fingerprint = data_fingerprint(logs.by_user.at(user));
+    const std::string& fingerprint = d.data_fingerprint;
     if (named) {
       d.reason = "named with --users";
     } else if (rejected && rejected->data_fingerprint == fingerprint) {
@@ -273,15 +274,18 @@ void run_train(const TrainCommand& command) {
 
   const std::string model_path = config.model.empty() ? default_model_path() : config.model;
   const json recipe = json::parse(train_config_json(config));
+  // Reads every byte of the model: computed once, here when the job's
+  // identity needs it, else once the model has loaded.
+  std::string base_fingerprint;
   // The job directory: what a run killed at any moment resumes from.
   std::unique_ptr<TrainJob> job;
   json earlier_entries = json::array();  // users this job ended in an earlier run
   if (!config.job_dir.empty() && !command.data_only) {
     std::string dir = config.job_dir;
     if (shard.count > 1) dir = (fs::path(dir) / fmt::format("shard-{}-of-{}", shard.index, shard.count)).string();
+    base_fingerprint = base_model_fingerprint(model_path);
     JobIdentity identity{
-        json{{"recipe", recipe}, {"model", model_path}, {"base_model_fingerprint", base_model_fingerprint(model_path)}}
-            .dump(),
+        json{{"recipe", recipe}, {"model", model_path}, {"base_model_fingerprint", base_fingerprint}}.dump(),
         command.registry.empty() ? "out " + fs::absolute(command.out).string()
                                  : "registry " + fs::absolute(command.registry).string(),
         fmt::format("{}/{}", shard.index, shard.count)};
@@ -289,7 +293,7 @@ void run_train(const TrainCommand& command) {
     spdlog::info("train: {} job {} in {}", job->resumed() ? "resuming" : "starting", job->id(), dir);
     for (TrainDecision& d : decisions) {
       std::optional<UserJob> record = job->find(d.user);
-      if (!record || record->data_fingerprint != data_fingerprint(logs.by_user.at(d.user))) continue;
+      if (!record || record->data_fingerprint != d.data_fingerprint) continue;
       if (is_final(record->state)) {
         json entry = record->entry_json.empty() ? json{{"user", d.user}, {"state", user_job_state_name(record->state)}}
                                                 : json::parse(record->entry_json);
@@ -335,7 +339,7 @@ void run_train(const TrainCommand& command) {
   const auto load_started = Clock::now();
   BaseModel model = open_base_model(model_path, load);
   if (!model.chat_template) fail("{}: training needs a model with a chat template", model_path);
-  const std::string base_fingerprint = base_model_fingerprint(model_path);
+  if (base_fingerprint.empty()) base_fingerprint = base_model_fingerprint(model_path);
   // The registry is opened (and created) only once the model has loaded, so a
   // run that fails before training leaves no trace in it.
   std::unique_ptr<Registry> registry;
@@ -361,8 +365,10 @@ void run_train(const TrainCommand& command) {
   json summary_users = json::array();
   if (job) {
     std::vector<std::string> to_do;
-    for (const std::string& user : users) {
-      records.begin(user, data_fingerprint(logs.by_user.at(user)), job->find(user));
+    for (const TrainDecision& d : decisions) {
+      if (!d.train) continue;
+      const std::string& user = d.user;
+      records.begin(user, d.data_fingerprint, job->find(user));
       std::optional<VersionRecord> published = registry ? version_of_job(*registry, user, job->id()) : std::nullopt;
       if (published) {
         spdlog::info("train: user {}: version {} was published by this job before it stopped", user,

@@ -67,12 +67,6 @@ json finish_user(const OutputContext& c, UserTrainResult& result, const UserData
   adapter.metadata[kMetaMetrics] = metrics.dump();
   adapter.metadata["mnemo.recipe"] = c.recipe_json;
   try {
-    if (c.registry && !c.job_id.empty())
-      if (std::optional<VersionRecord> published = version_of_job(*c.registry, result.user, c.job_id)) {
-        spdlog::info("train: user {}: version {} was published by this job before it stopped; not publishing again",
-                     result.user, published->version);
-        return entry_of_version(*published);
-      }
     bool rejected = false;
     if (c.registry && c.config.gate.enabled && !c.no_live) {
       const GateOutcome gate = gate_new_adapter(c.model, c.config.gate, *c.registry, result.user, data.statements, adapter);

@@ -31,9 +31,8 @@ struct OutputContext {
 // Gates, publishes or writes one user's trained adapter and returns the
 // user's summary entry (state published, rejected, trained or failed, with
 // the reason, metrics and version). A failure is this user's alone: it ends
-// in the entry, never thrown. With a job, a version this job already
-// published for the user (a run killed before recording it) is not published
-// again: its entry is returned.
+// in the entry, never thrown. (With a job, run_train first looks for a
+// version this job already published, version_of_job, and does not call this.)
 nlohmann::ordered_json finish_user(const OutputContext& context, UserTrainResult& result, const UserData& data,
                                    const nlohmann::ordered_json& data_stats, double& gate_seconds);
 
