@@ -192,6 +192,25 @@ class FaultInjectingWritableFile : public WritableFile {
 
 }  // namespace
 
+void write_file_durably(FileSystem& file_system, const std::string& path, std::string_view text) {
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  try {
+    std::unique_ptr<WritableFile> file = file_system.create_file(temporary);
+    file->append(text);
+    file->sync();
+    file->close();
+    file_system.rename(temporary, path);
+  } catch (...) {
+    try {
+      file_system.remove_file(temporary);
+    } catch (const Error&) {  // the first error is the one to report
+    }
+    throw;
+  }
+  const size_t slash = path.find_last_of('/');
+  file_system.sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+}
+
 FileSystem& default_file_system() {
   static PosixFileSystem* file_system = new PosixFileSystem();  // never destroyed: used at exit
   return *file_system;

@@ -70,6 +70,12 @@ class FileSystem {
 // The real, POSIX file system. Process-wide, never destroyed.
 FileSystem& default_file_system();
 
+// Replaces `path` with `text` atomically and durably: a temporary beside it
+// (named with the process id) is written, fsynced and renamed over it, and
+// the directory is fsynced. A reader sees the old file or the new one; on
+// failure the temporary is removed and the error (naming the path) thrown.
+void write_file_durably(FileSystem& file_system, const std::string& path, std::string_view text);
+
 // Wraps another file system and fails chosen operations on purpose, the way a
 // full disk or a dying device would. Not thread-safe; for tests.
 class FaultInjectingFileSystem : public FileSystem {

@@ -1,5 +1,6 @@
 #include "trainer/job_metrics.h"
 
+#include "adapters/file_system.h"
 #include "model/error.h"
 
 #if MNEMO_WITH_PROMETHEUS
@@ -8,12 +9,9 @@
 #include <prometheus/text_serializer.h>
 #endif
 
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <map>
 
 namespace mnemo {
@@ -48,20 +46,10 @@ void write_job_metrics(const std::string& path, const nlohmann::ordered_json& su
       .Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
 
-  const std::filesystem::path target(path);
-  const std::filesystem::path temporary =
-      target.parent_path() / (target.filename().string() + ".tmp." + std::to_string(::getpid()));
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) fail("{}: cannot write the metrics file", temporary.string());
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, target, error);
-  if (error) {
-    std::filesystem::remove(temporary, error);
-    fail("{}: cannot write the metrics file: {}", path, error.message());
+  try {
+    write_file_durably(default_file_system(), path, text);
+  } catch (const Error& e) {
+    fail("{}: cannot write the metrics file: {}", path, e.what());
   }
 #else
   (void)summary;

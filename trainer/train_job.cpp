@@ -35,20 +35,6 @@ UserJobState parse_state(const std::string& name, const std::string& where) {
   fail("{}: field \"state\": \"{}\" is not a user job state", where, name);
 }
 
-// Writes `text` to `path` through a fsynced temporary renamed into place.
-void write_file_durably(const std::string& path, const std::string& text) {
-  FileSystem& file_system = default_file_system();
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::unique_ptr<WritableFile> file = file_system.create_file(temporary);
-    file->append(text);
-    file->sync();
-    file->close();
-  }
-  file_system.rename(temporary, path);
-  file_system.sync_dir(fs::path(path).parent_path().string());
-}
-
 json read_json_file(const fs::path& path) {
   std::ifstream in(path);
   if (!in) fail("{}: cannot read", path.string());
@@ -154,7 +140,7 @@ void TrainJob::write_job_file(bool finished) {
            {"target", identity_.target},
            {"shard", identity_.shard},
            {"finished", finished}};
-  write_file_durably((fs::path(dir_) / "job.json").string(), job.dump(2) + "\n");
+  write_file_durably(default_file_system(), (fs::path(dir_) / "job.json").string(), job.dump(2) + "\n");
 }
 
 std::optional<UserJob> TrainJob::find(const std::string& user) const {
@@ -186,7 +172,8 @@ void TrainJob::put(const UserJob& job) {
               {"trainings_completed", job.trainings_completed},
               {"runs", job.runs}};
   if (!job.entry_json.empty()) record["entry"] = json::parse(job.entry_json);
-  write_file_durably((fs::path(dir_) / "users" / (job.user + ".json")).string(), record.dump(2) + "\n");
+  write_file_durably(default_file_system(), (fs::path(dir_) / "users" / (job.user + ".json")).string(),
+                     record.dump(2) + "\n");
 }
 
 std::vector<UserJob> TrainJob::all() const {
