@@ -176,14 +176,6 @@ void TrainJob::put(const UserJob& job) {
                      record.dump(2) + "\n");
 }
 
-std::vector<UserJob> TrainJob::all() const {
-  std::vector<UserJob> jobs;
-  for (const std::string& name : default_file_system().list_dir((fs::path(dir_) / "users").string()))
-    if (name.size() > 5 && name.ends_with(".json"))
-      if (std::optional<UserJob> job = find(name.substr(0, name.size() - 5))) jobs.push_back(*job);
-  return jobs;
-}
-
 void TrainJob::save_checkpoint(const TrainCheckpoint& checkpoint, const std::string& data_key) {
   std::map<std::string, at::Tensor> tensors;
   const LoraAdapter& adapter = checkpoint.adapter;

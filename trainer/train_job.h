@@ -76,8 +76,6 @@ class TrainJob {
   // The user's record in this job, if any. Throws for a record that does not parse.
   std::optional<UserJob> find(const std::string& user) const;
   void put(const UserJob& job);  // durable when it returns
-  // Every record of this job.
-  std::vector<UserJob> all() const;
 
   // The training state of `user`, kept with the fingerprint of the data it
   // trains on (`data_key`).
