@@ -1,5 +1,7 @@
 #include "kernels/skinny_linear_cpu.h"
 
+#include "kernels/cpu_dot_rows.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
@@ -8,49 +10,45 @@
 #include <atomic>
 
 namespace mnemo {
-namespace {
 
-// The inner loops, compiled for AVX-512, AVX2+FMA and the baseline and chosen
-// at load time (GCC function multiversioning), as in lora_cpu_per_token.cpp.
-#define MNEMO_CPU_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-
-// y[m][n] = x[m] · w[n] for rows n in [first, last) of w, every m < rows.
-MNEMO_CPU_CLONES void rows_times_weights(const float* x, int64_t rows, int64_t k, const float* w, int64_t first,
-                                         int64_t last, int64_t n_out, float* y) {
-  int64_t n = first;
-  for (; n + 4 <= last; n += 4) {
-    const float* r0 = w + n * k;
+MNEMO_CPU_CLONES void dot_rows(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y,
+                               int64_t ldy) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float* r0 = w + j * k;
     const float* r1 = r0 + k;
     const float* r2 = r1 + k;
     const float* r3 = r2 + k;
-    for (int64_t m = 0; m < rows; ++m) {
-      const float* xm = x + m * k;
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * k;
       float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
-      for (int64_t i = 0; i < k; ++i) {
-        s0 += xm[i] * r0[i];
-        s1 += xm[i] * r1[i];
-        s2 += xm[i] * r2[i];
-        s3 += xm[i] * r3[i];
+      for (int64_t c = 0; c < k; ++c) {
+        s0 += xi[c] * r0[c];
+        s1 += xi[c] * r1[c];
+        s2 += xi[c] * r2[c];
+        s3 += xi[c] * r3[c];
       }
-      float* ym = y + m * n_out + n;
-      ym[0] = s0;
-      ym[1] = s1;
-      ym[2] = s2;
-      ym[3] = s3;
+      float* yi = y + i * ldy + j;
+      yi[0] = s0;
+      yi[1] = s1;
+      yi[2] = s2;
+      yi[3] = s3;
     }
   }
-  for (; n < last; ++n) {
-    const float* row = w + n * k;
-    for (int64_t m = 0; m < rows; ++m) {
-      const float* xm = x + m * k;
+  for (; j < n; ++j) {
+    const float* row = w + j * k;
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * k;
       float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t i = 0; i < k; ++i) sum += xm[i] * row[i];
-      y[m * n_out + n] = sum;
+      for (int64_t c = 0; c < k; ++c) sum += xi[c] * row[c];
+      y[i * ldy + j] = sum;
     }
   }
 }
+
+namespace {
 
 std::atomic<bool> enabled{true};
 
@@ -86,7 +84,7 @@ at::Tensor skinny_linear_cpu(const at::Tensor& x, const at::Tensor& weight, cons
   // A thread gets at least ~64k multiply-adds: a fork/join costs microseconds.
   const int64_t grain = std::max<int64_t>(4, (int64_t{1} << 16) / std::max<int64_t>(1, k * m));
   at::parallel_for(0, n, grain, [&](int64_t first, int64_t last) {
-    rows_times_weights(x_data, m, k, w_data, first, last, n, y_data);
+    dot_rows(x_data, m, k, w_data + first * k, last - first, y_data + first, n);
   });
   if (bias.defined()) y.add_(bias);
   return y;

@@ -47,7 +47,11 @@ BaseModel open_gguf_model(const std::string& path, const LoadOptions& options,
                           const std::string& chat_template_override) {
   BaseModel model;
   model.path = path;
-  GgufModel gguf = load_gguf_model(path, parse_dtype(options.dtype));
+  const at::ScalarType dtype = parse_dtype(options.dtype);
+  const at::Device device = parse_device(options.device);
+  const WeightQuant quant = parse_weight_quant(options.quant);
+  check_quant_options(quant, dtype, device);
+  GgufModel gguf = load_gguf_model(path, dtype, quant);
   model.tokenizer = std::make_shared<Tokenizer>(Tokenizer::from_json(gguf.tokenizer_json, path + " (tokenizer)"));
   const nlohmann::json& tokenizer_config = gguf.tokenizer_config;
   if (tokenizer_config.contains("chat_template") && tokenizer_config["chat_template"].is_string()) {
@@ -60,8 +64,7 @@ BaseModel open_gguf_model(const std::string& path, const LoadOptions& options,
                                                            tokenizer_config.value("eos_token", ""), path,
                                                            chat_template_override);
   }
-  ModelWeights weights = load_weights(gguf.config, gguf.tensors, TensorStorage::Owned, parse_dtype(options.dtype),
-                                      parse_device(options.device), path);
+  ModelWeights weights = load_weights(gguf.config, gguf.tensors, TensorStorage::Owned, dtype, device, path, quant);
   gguf.tensors.clear();
   model.transformer = std::make_shared<Transformer>(std::move(gguf.config), std::move(weights));
   return model;

@@ -20,6 +20,7 @@
 // The full json header, not json_fwd: GgufModel holds two json values.
 #include <nlohmann/json.hpp>
 
+#include "kernels/weight_quant.h"
 #include "model/config.h"
 
 #include <cstdint>
@@ -159,8 +160,11 @@ struct GgufModel {
 // Throws mnemo::Error (naming the file) for anything GgufFile::open rejects,
 // an unsupported architecture or tokenizer model, a missing required key, or
 // a tensor whose shape disagrees with the config.
-// REQUIRES: dtype is Float, BFloat16 or Half.
-GgufModel load_gguf_model(const std::string& path, at::ScalarType dtype);
+// With `quant`, the tensors load_weights would quantize (is_quantizable_weight)
+// are packed as each is read (kernels/quantized_linear_cpu.h), so the
+// float32 model is never whole in memory.
+// REQUIRES: dtype is Float, BFloat16 or Half (Float with quant).
+GgufModel load_gguf_model(const std::string& path, at::ScalarType dtype, WeightQuant quant = WeightQuant::kNone);
 
 // The parts of load_gguf_model, for tools and tests.
 ModelConfig gguf_model_config(const GgufFile& file);

@@ -8,6 +8,8 @@
 #include "model/gguf.h"
 
 #include "model/error.h"
+#include "model/weights.h"
+#include "kernels/quantized_linear_cpu.h"
 
 #include <ATen/ops/empty.h>
 #include <fmt/ranges.h>
@@ -129,7 +131,7 @@ ModelConfig gguf_model_config(const GgufFile& file) {
   return config;
 }
 
-GgufModel load_gguf_model(const std::string& path, at::ScalarType dtype) {
+GgufModel load_gguf_model(const std::string& path, at::ScalarType dtype, WeightQuant quant) {
   std::shared_ptr<GgufFile> file = GgufFile::open(path);
   GgufModel model;
   model.source = path;
@@ -139,6 +141,7 @@ GgufModel load_gguf_model(const std::string& path, at::ScalarType dtype) {
   // LlamaModel class); Qwen2/Qwen3 rows are stored as in HF.
   bool permuted = file->get_string("general.architecture") == "llama";
 
+  std::map<std::string, std::vector<int64_t>> shapes;  // HF shapes, also of the tensors packed below
   for (const GgufTensorInfo& info : file->tensors()) {
     std::optional<std::string> hf_name = gguf_to_hf_tensor_name(info.name);
     if (!hf_name) {
@@ -152,16 +155,26 @@ GgufModel load_gguf_model(const std::string& path, at::ScalarType dtype) {
       tensor = unpermute_rows(tensor, config.num_attention_heads, path, info.name);
     else if (permuted && info.name.find(".attn_k.") != std::string::npos)
       tensor = unpermute_rows(tensor, config.num_key_value_heads, path, info.name);
+    shapes[*hf_name] = tensor.sizes().vec();
+    // Packed one tensor at a time, so the float32 model never exists whole.
+    if (quant != WeightQuant::kNone && is_quantizable_weight(*hf_name) && tensor.dim() == 2 &&
+        tensor.size(1) % kQuantBlock == 0) {
+      try {
+        tensor = quantize_weight(tensor, quant);
+      } catch (const c10::Error& e) {
+        fail("{}: tensor '{}': {}", path, info.name, e.what_without_backtrace());
+      }
+    }
     model.tensors.emplace(*hf_name, std::move(tensor));
   }
 
   // The shapes every later stage relies on, checked once here so a file
   // whose metadata disagrees with its tensors fails with its own name.
   auto expect = [&](const std::string& name, std::vector<int64_t> shape) {
-    auto it = model.tensors.find(name);
-    if (it == model.tensors.end()) fail("{}: tensor for '{}' is missing", path, name);
-    if (it->second.sizes().vec() != shape)
-      fail("{}: tensor '{}' has shape {} but the metadata implies {}", path, name, it->second.sizes().vec(), shape);
+    auto it = shapes.find(name);
+    if (it == shapes.end()) fail("{}: tensor for '{}' is missing", path, name);
+    if (it->second != shape)
+      fail("{}: tensor '{}' has shape {} but the metadata implies {}", path, name, it->second, shape);
   };
   expect("model.embed_tokens.weight", {config.vocab_size, config.hidden_size});
   expect("model.norm.weight", {config.hidden_size});

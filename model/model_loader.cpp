@@ -29,6 +29,19 @@ c10::Device parse_device(const std::string& name) {
   }
 }
 
+void check_quant_options(WeightQuant quant, at::ScalarType dtype, at::Device device) {
+  if (quant != WeightQuant::kNone && (dtype != at::kFloat || !device.is_cpu()))
+    fail("--quant {} is for the CPU with float32 activations (asked: {} on {})", weight_quant_name(quant),
+         c10::toString(dtype), device.str());
+}
+
+WeightQuant parse_weight_quant(const std::string& name) {
+  if (name == "none") return WeightQuant::kNone;
+  if (name == "int8") return WeightQuant::kInt8;
+  if (name == "int4") return WeightQuant::kInt4;
+  fail("unknown quantization '{}' (choose none, int8 or int4)", name);
+}
+
 bool is_gguf_path(const std::string& path) {
   return std::filesystem::is_regular_file(path) && path.size() > 5 && path.substr(path.size() - 5) == ".gguf";
 }
@@ -43,17 +56,19 @@ std::shared_ptr<Transformer> load_transformer(const std::string& path, const Loa
   namespace fs = std::filesystem;
   const at::ScalarType dtype = parse_dtype(options.dtype);
   const at::Device device = parse_device(options.device);
+  const WeightQuant quant = parse_weight_quant(options.quant);
   if (!fs::exists(path)) fail("{}: no such model file or directory", path);
+  check_quant_options(quant, dtype, device);
   if (is_gguf_path(path)) {
-    GgufModel gguf = load_gguf_model(path, dtype);
-    ModelWeights weights = load_weights(gguf.config, gguf.tensors, TensorStorage::Owned, dtype, device, path);
+    GgufModel gguf = load_gguf_model(path, dtype, quant);
+    ModelWeights weights = load_weights(gguf.config, gguf.tensors, TensorStorage::Owned, dtype, device, path, quant);
     return std::make_shared<Transformer>(std::move(gguf.config), std::move(weights));
   }
   if (!fs::is_directory(path))
     fail("{}: not a model (a Hugging Face directory with config.json, or a .gguf file)", path);
   ModelConfig config = load_model_config((fs::path(path) / "config.json").string());
   auto tensors = load_safetensors_dir(path);
-  ModelWeights weights = load_weights(config, tensors, TensorStorage::FileViews, dtype, device, path);
+  ModelWeights weights = load_weights(config, tensors, TensorStorage::FileViews, dtype, device, path, quant);
   return std::make_shared<Transformer>(std::move(config), std::move(weights));
 }
 

@@ -2,6 +2,7 @@
 // safetensors) or a GGUF file (dequantized at load into the chosen dtype).
 #pragma once
 
+#include "kernels/weight_quant.h"
 #include "model/config.h"
 
 #include <memory>
@@ -14,7 +15,13 @@ class Transformer;
 struct LoadOptions {
   std::string dtype = "float32";  // "float32", "bfloat16" or "float16"
   std::string device = "cpu";     // "cpu", "cuda", "cuda:N"
+  // "none", or "int8"/"int4": weight-only quantization of the projections,
+  // embedding and LM head at load (CPU, float32; kernels/quantized_linear_cpu.h).
+  std::string quant = "none";
 };
+
+// "none", "int8", "int4". Throws mnemo::Error otherwise.
+WeightQuant parse_weight_quant(const std::string& name);
 
 bool is_gguf_path(const std::string& path);
 

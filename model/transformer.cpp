@@ -1,5 +1,6 @@
 #include "model/transformer.h"
 
+#include "kernels/quantized_linear_cpu.h"
 #include "kernels/skinny_linear_cpu.h"
 #include "model/error.h"
 #include "model/kv_cache.h"
@@ -44,10 +45,16 @@ at::Tensor rope_frequencies(const ModelConfig& c) {
   return at::where(is_medium, smoothed, scaled);
 }
 
-// A decode step's few rows on the CPU go to the hand-written small-batch
-// kernel (kernels/skinny_linear_cpu.h: MKL is slow at these shapes); the rest
-// to at::linear.
-at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {}) {
+// Int8/int4 weights go to their own kernel; a decode step's few rows on the
+// CPU to the hand-written small-batch kernel (kernels/skinny_linear_cpu.h:
+// MKL is slow at these shapes); the rest to at::linear.
+at::Tensor dense(const at::Tensor& x, const at::Tensor& weight, WeightQuant quant, const at::Tensor& bias = {}) {
+  if (quant != WeightQuant::kNone) {
+    if (at::GradMode::is_enabled())
+      fail("the model was loaded with {} weights, which are for inference: training needs float weights",
+           weight_quant_name(quant));
+    return quantized_linear_cpu(x, weight, quant, bias);
+  }
   if (skinny_linear_applies(x, weight)) return skinny_linear_cpu(x, weight, bias);
   return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
 }
@@ -59,7 +66,8 @@ Transformer::Transformer(ModelConfig config, ModelWeights weights)
   inv_freq_ = rope_frequencies(config_).to(weights_.embed_tokens.device());
 }
 
-at::ScalarType Transformer::dtype() const { return weights_.embed_tokens.scalar_type(); }
+// The norms' dtype: the projections' and embedding's is uint8 when quantized.
+at::ScalarType Transformer::dtype() const { return weights_.final_norm.scalar_type(); }
 at::Device Transformer::device() const { return weights_.embed_tokens.device(); }
 
 at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden,
@@ -69,7 +77,7 @@ at::Tensor Transformer::attention(int64_t layer, const at::Tensor& hidden,
   const LayerWeights& w = weights_.layers[layer];
   const ModelConfig& c = config_;
   auto project = [&](const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, LinearModule m) {
-    at::Tensor y = dense(x, weight, bias);
+    at::Tensor y = dense(x, weight, weights_.quant, bias);
     if (lora) lora->apply(layer, m, x, y, routing);
     return y;
   };
@@ -144,7 +152,7 @@ at::Tensor Transformer::mlp(int64_t layer, const at::Tensor& x, const LoraHook* 
                             const LoraRouting& routing) const {
   const LayerWeights& w = weights_.layers[layer];
   auto project = [&](const at::Tensor& input, const at::Tensor& weight, LinearModule m) {
-    at::Tensor y = dense(input, weight);
+    at::Tensor y = dense(input, weight, weights_.quant);
     if (lora) lora->apply(layer, m, input, y, routing);
     return y;
   };
@@ -212,7 +220,10 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
     for (const auto& tokens : batch.tokens) n_new.push_back(static_cast<int64_t>(tokens.size()));
     paged = paged_batch(batch.caches, n_new);
   }
-  at::Tensor hidden = at::embedding(weights_.embed_tokens, token_ids.to(at::kLong));
+  at::Tensor hidden =
+      weights_.quant == WeightQuant::kNone
+          ? at::embedding(weights_.embed_tokens, token_ids.to(at::kLong))
+          : dequantize_weight_rows(weights_.embed_tokens, weights_.quant, c.hidden_size, token_ids);
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& w = weights_.layers[layer];
     hidden = hidden + attention(layer, rms_norm(hidden, w.input_norm, c.rms_norm_eps), pasts, batch, cos, sin,
@@ -235,7 +246,7 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
     hidden = hidden.index_select(0, on_device(last, at::kLong));
   }
   hidden = rms_norm(hidden, weights_.final_norm, c.rms_norm_eps);
-  return dense(hidden, weights_.lm_head).to(at::kFloat);
+  return dense(hidden, weights_.lm_head, weights_.quant).to(at::kFloat);
 }
 
 }  // namespace mnemo

@@ -2,6 +2,8 @@
 
 #include "model/error.h"
 
+#include "kernels/quantized_linear_cpu.h"
+
 #include <ATen/ATen.h>
 #include <fmt/ranges.h>
 
@@ -18,13 +20,14 @@ bool is_derived_buffer(const std::string& name) {
 class WeightTaker {
  public:
   WeightTaker(const std::map<std::string, at::Tensor>& tensors, TensorStorage storage, at::ScalarType dtype,
-              at::Device device, const std::string& source)
-      : tensors_(tensors), storage_(storage), dtype_(dtype), device_(device), source_(source) {}
+              at::Device device, const std::string& source, WeightQuant quant)
+      : tensors_(tensors), storage_(storage), dtype_(dtype), device_(device), source_(source), quant_(quant) {}
 
   at::Tensor take(const std::string& name, std::vector<int64_t> shape) {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) fail("{}: missing tensor '{}'", source_, name);
     const at::Tensor& tensor = it->second;
+    if (quant_ != WeightQuant::kNone && is_quantizable_weight(name)) return take_quantized(name, tensor, shape);
     if (!at::isFloatingType(tensor.scalar_type()))
       fail("{}: tensor '{}' has dtype {}, expected a floating-point dtype", source_, name,
            c10::toString(tensor.scalar_type()));
@@ -42,6 +45,31 @@ class WeightTaker {
     return weight;
   }
 
+  // A weight packed for quant_ already (by quantize_as_loaded), or one to pack now.
+  at::Tensor take_quantized(const std::string& name, const at::Tensor& tensor, const std::vector<int64_t>& shape) {
+    used_.insert(name);
+    if (tensor.scalar_type() == at::kByte) {
+      const std::vector<int64_t> packed{shape[0], quantized_row_bytes(quant_, shape[1])};
+      if (tensor.sizes().vec() != packed)
+        fail("{}: tensor '{}' is packed as {} bytes, but a {} {} weight packs as {}", source_, name,
+             tensor.sizes().vec(), weight_quant_name(quant_), shape, packed);
+      return tensor;
+    }
+    if (!at::isFloatingType(tensor.scalar_type()))
+      fail("{}: tensor '{}' has dtype {}, expected a floating-point dtype", source_, name,
+           c10::toString(tensor.scalar_type()));
+    if (tensor.sizes().vec() != shape)
+      fail("{}: tensor '{}' has shape {}, but the config calls for {}", source_, name, tensor.sizes().vec(), shape);
+    if (shape[1] % kQuantBlock != 0)
+      fail("{}: tensor '{}' has rows of {} values; {} weights need a multiple of {}", source_, name, shape[1],
+           weight_quant_name(quant_), kQuantBlock);
+    try {
+      return quantize_weight(tensor, quant_);
+    } catch (const c10::Error& e) {
+      fail("{}: tensor '{}': {}", source_, name, e.what_without_backtrace());
+    }
+  }
+
   void check_all_used() const {
     for (const auto& [name, tensor] : tensors_)
       if (!used_.count(name) && !is_derived_buffer(name))
@@ -55,16 +83,32 @@ class WeightTaker {
   at::ScalarType dtype_;
   at::Device device_;
   const std::string& source_;
+  WeightQuant quant_;
   std::set<std::string> used_;
 };
 
 }  // namespace
 
+bool is_quantizable_weight(const std::string& name) {
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return true;
+  for (const char* module : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
+    if (ends_with(std::string(module) + ".weight")) return true;
+  return false;
+}
+
 ModelWeights load_weights(const ModelConfig& c, const std::map<std::string, at::Tensor>& tensors,
-                          TensorStorage storage, at::ScalarType dtype, at::Device device, const std::string& source) {
+                          TensorStorage storage, at::ScalarType dtype, at::Device device, const std::string& source,
+                          WeightQuant quant) {
   if (!at::isFloatingType(dtype)) fail("{}: weights must load as a floating dtype", source);
-  WeightTaker taker(tensors, storage, dtype, device, source);
+  if (quant != WeightQuant::kNone && (dtype != at::kFloat || !device.is_cpu()))
+    fail("{}: {} weights are for float32 on the CPU (asked: {} on {})", source, weight_quant_name(quant),
+         c10::toString(dtype), device.str());
+  WeightTaker taker(tensors, storage, dtype, device, source, quant);
   ModelWeights w;
+  w.quant = quant;
   const int64_t q_out = c.num_attention_heads * c.head_dim;
   const int64_t kv_out = c.num_key_value_heads * c.head_dim;
   w.embed_tokens = taker.take("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
@@ -105,6 +149,8 @@ ModelWeights load_weights(const ModelConfig& c, const std::map<std::string, at::
 }
 
 std::map<std::string, at::Tensor> named_weights(const ModelConfig& c, const ModelWeights& w) {
+  if (w.quant != WeightQuant::kNone)
+    fail("the model's weights are {}: only float weights can be written out", weight_quant_name(w.quant));
   std::map<std::string, at::Tensor> named;
   named["model.embed_tokens.weight"] = w.embed_tokens;
   for (int64_t i = 0; i < c.num_layers; ++i) {

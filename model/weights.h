@@ -2,6 +2,7 @@
 // validated against the config and placed in the chosen dtype and device.
 #pragma once
 
+#include "kernels/weight_quant.h"
 #include "model/config.h"
 
 #include <ATen/core/Tensor.h>
@@ -26,6 +27,10 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   at::Tensor final_norm;  // [hidden]
   at::Tensor lm_head;     // [vocab, hidden]; the embedding itself when tied
+  // kInt8/kInt4: every projection, the embedding and the LM head are packed
+  // uint8 [out, quantized_row_bytes(in)] (kernels/quantized_linear_cpu.h);
+  // norms and biases stay floating point.
+  WeightQuant quant = WeightQuant::kNone;
 };
 
 // How a checkpoint's tensors hold their bytes: as views of a memory-mapped
@@ -35,7 +40,10 @@ enum class TensorStorage { FileViews, Owned };
 
 // Takes the named tensors of a checkpoint (Hugging Face names), checks that
 // every tensor the config calls for is there with the right shape and a
-// floating dtype, and converts them to `dtype` on `device`. The weights never
+// floating dtype, and converts them to `dtype` on `device`. With `quant`
+// (CPU float32 only) the projections, embedding and LM head are quantized,
+// or taken as they are when already packed for `quant` (a GGUF loaded with
+// quantize_as_loaded). The weights never
 // view a file: a FileViews tensor that needs no conversion is copied (see
 // weights.cpp for why). Throws
 // mnemo::Error naming `source` and the tensor for a missing tensor, a wrong
@@ -43,9 +51,13 @@ enum class TensorStorage { FileViews, Owned };
 // (for example the bias of a model whose config says it has none).
 ModelWeights load_weights(const ModelConfig& config, const std::map<std::string, at::Tensor>& tensors,
                           TensorStorage storage, at::ScalarType dtype, at::Device device,
-                          const std::string& source);
+                          const std::string& source, WeightQuant quant = WeightQuant::kNone);
+
+// Whether load_weights quantizes the tensor of this Hugging Face name.
+bool is_quantizable_weight(const std::string& name);
 
 // The reverse: Hugging Face names for every tensor (for `mnemo model convert`).
+// Throws mnemo::Error for quantized weights.
 std::map<std::string, at::Tensor> named_weights(const ModelConfig& config, const ModelWeights& weights);
 
 }  // namespace mnemo

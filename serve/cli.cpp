@@ -24,7 +24,7 @@ namespace mnemo {
 namespace {
 
 struct ServeOptions {
-  std::string config, model, registry, keys, host, port_file;
+  std::string config, model, registry, keys, host, port_file, quant;
   int port = -1;
 };
 
@@ -45,6 +45,7 @@ void raise_open_file_limit() {
 void run_serve(const ServeOptions& options) {
   ServeConfig config = options.config.empty() ? ServeConfig{} : read_serve_config(options.config);
   if (!options.model.empty()) config.model = options.model;
+  if (!options.quant.empty()) config.quant = options.quant;
   if (!options.keys.empty()) config.keys_file = options.keys;
   if (!options.host.empty()) config.host = options.host;
   if (options.port >= 0) config.port = options.port;
@@ -62,7 +63,8 @@ void run_serve(const ServeOptions& options) {
 
   at::set_num_threads(config.threads);
   const std::string model_path = config.model.empty() ? default_model_path() : config.model;
-  BaseModel model = open_base_model(model_path, {.dtype = config.dtype, .device = config.device});
+  BaseModel model =
+      open_base_model(model_path, {.dtype = config.dtype, .device = config.device, .quant = config.quant});
   config.registry = resolve_registry_root(options.registry.empty() ? config.registry : options.registry,
                                           options.config);
   std::unique_ptr<Registry> registry;
@@ -114,6 +116,10 @@ void add_serve_command(CLI::App& app) {
       "in which each request runs with its own user's adapter from the registry. SIGTERM drains and exits 0.");
   serve->add_option("--config", options->config, "serve config (YAML, e.g. configs/serve.yaml); default: built in");
   serve->add_option("--model", options->model, "base model (HF directory or GGUF); default: the config's, else the default model");
+  serve->add_option("--quant", options->quant,
+                    "base weights: none, int8 or int4 (CPU, float32; adapters stay float32 on top; "
+                    "default: the config's, none)")
+      ->check(CLI::IsMember({"none", "int8", "int4"}));
   serve->add_option("--registry", options->registry, "adapter registry (default: the config's, else $MNEMO_HOME/registry …)");
   serve->add_option("--keys", options->keys, "API keys file (YAML; see serve/api_keys.h)");
   serve->add_option("--host", options->host, "address to listen on (default: the config's, 127.0.0.1)");

@@ -65,6 +65,7 @@ ServeConfig read_serve_config(const std::string& path) {
              {{"model", into(config.model)},
               {"dtype", into(config.dtype)},
               {"device", into(config.device)},
+              {"quant", into(config.quant)},
               {"registry", into(config.registry)},
               {"keys_file", into(config.keys_file)},
               {"host", into(config.host)},
@@ -89,6 +90,9 @@ void validate_serve_config(const ServeConfig& c, const std::string& source) {
   };
   check(c.dtype == "float32" || c.dtype == "bfloat16" || c.dtype == "float16", "dtype",
         "must be float32, bfloat16 or float16");
+  check(c.quant == "none" || c.quant == "int8" || c.quant == "int4", "quant", "must be none, int8 or int4");
+  check(c.quant == "none" || (c.dtype == "float32" && c.device == "cpu"), "quant",
+        "int8/int4 weights are for dtype float32 on device cpu");
   check(c.port >= 0 && c.port <= 65535, "port", "must be 0..65535 (0: any free port)");
   check(!c.served_model_name.empty(), "served_model_name", "must not be empty");
   check(c.queue_limit >= 1, "limits.queue", "must be >= 1");

@@ -13,6 +13,7 @@ struct ServeConfig {
   std::string model;                   // HF directory or GGUF; "" = the default model
   std::string dtype = "float32";
   std::string device = "cpu";
+  std::string quant = "none";          // none, int8, int4: the base weights (CPU, float32)
   std::string registry;                // "" = resolve_registry_root's default
   std::string keys_file;               // YAML list of API keys (api_keys.h); relative to the config file
   std::string host = "127.0.0.1";

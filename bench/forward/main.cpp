@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   CLI::App app{"Times mnemo's prefill and greedy decode (tokens/s) for one batch size; prints JSON."};
-  std::string model_path, dtype = "float32", device = "cpu";
+  std::string model_path, dtype = "float32", device = "cpu", quant = "none";
   int batch = 1, prompt_tokens = 128, decode_tokens = 32, repeats = 3;
   app.add_option("--model", model_path, "model directory or GGUF file")->required();
   app.add_option("--batch", batch, "sequences per batch");
@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "timed repetitions (the best is reported)");
   app.add_option("--dtype", dtype, "float32, bfloat16 or float16");
   app.add_option("--device", device, "cpu or cuda");
+  app.add_option("--quant", quant, "base weights: none, int8 or int4 (kernels/quantized_linear_cpu.h)");
   bool no_skinny = false;
   app.add_flag("--no-skinny-linear", no_skinny,
                "send decode's small products to at::linear (MKL) instead of kernels/skinny_linear_cpu.h");
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
 
   mnemo::set_skinny_linear_enabled(!no_skinny);
   c10::InferenceMode inference_mode;
-  auto model = mnemo::load_transformer(model_path, {.dtype = dtype, .device = device});
+  auto model = mnemo::load_transformer(model_path, {.dtype = dtype, .device = device, .quant = quant});
   std::mt19937 rng(0);
   std::uniform_int_distribution<int32_t> token(3, static_cast<int32_t>(model->config().vocab_size) - 1);
   std::vector<std::vector<int32_t>> prompts(batch, std::vector<int32_t>(prompt_tokens));
@@ -70,7 +71,10 @@ int main(int argc, char** argv) {
     best_decode_s = std::min(best_decode_s, std::chrono::duration<double>(t2 - t1).count());
   }
   nlohmann::json result = {
-      {"implementation", no_skinny ? "mnemo (MKL for every product)" : "mnemo"},
+      {"implementation", no_skinny ? "mnemo (MKL for every product)"
+                         : quant != "none" ? "mnemo " + quant
+                                           : "mnemo"},
+      {"quant", quant},
       {"batch", batch},
       {"prompt_tokens", prompt_tokens},
       {"decode_tokens", decode_tokens},

@@ -1,15 +1,18 @@
 // Bad model input gives one clear error naming the file and what is wrong,
 // never a crash or a silently wrong model.
+#include "kernels/quantized_linear_cpu.h"
 #include "model/config.h"
 #include "model/error.h"
 #include "model/kv_cache.h"
 #include "model/model_loader.h"
 #include "model/safetensors.h"
 #include "model/transformer.h"
+#include "model/weights.h"
 #include "support/errors.h"
 #include "support/reference.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -266,6 +269,68 @@ TEST(ModelLoading, UnknownDtypeAndDeviceAreRejected) {
   fs::path dir = write_model("options", tiny_config(), tiny_weights());
   EXPECT_THROW(load_transformer(dir.string(), {.dtype = "int8"}), Error);
   EXPECT_THROW(load_transformer(dir.string(), {.device = "tpu"}), Error);
+  EXPECT_THAT(testing::error_of([&] { load_transformer(dir.string(), {.quant = "int3"}); }),
+              HasSubstr("unknown quantization 'int3'"));
+  EXPECT_THAT(testing::error_of([&] { load_transformer(dir.string(), {.dtype = "bfloat16", .quant = "int8"}); }),
+              HasSubstr("for the CPU with float32"));
+  // Rows of 16 values cannot form blocks of 32: the error names the tensor.
+  EXPECT_THAT(testing::error_of([&] { load_transformer(dir.string(), {.quant = "int4"}); }),
+              AllOf(HasSubstr("model_loading/options"), HasSubstr("model.embed_tokens.weight"),
+                    HasSubstr("multiple of 32")));
+}
+
+// A model loaded with int8/int4 weights computes what the float32 model
+// whose weights are the dequantized values computes (the kernel's own
+// tests cover the products; this covers the loader, the embedding lookup,
+// the tied head and every projection of the forward pass).
+TEST(ModelLoading, AQuantizedModelRunsItsDequantizedWeights) {
+  nlohmann::json config = tiny_config();
+  config["hidden_size"] = 64;
+  config["intermediate_size"] = 96;
+  config["num_attention_heads"] = 2;
+  config["num_key_value_heads"] = 1;
+  auto r = [](std::vector<int64_t> shape) { return at::randn(shape) * 0.2; };
+  at::manual_seed(5);
+  const std::map<std::string, at::Tensor> weights = {
+      {"model.embed_tokens.weight", r({32, 64})},
+      {"model.layers.0.input_layernorm.weight", r({64}) + 1},
+      {"model.layers.0.self_attn.q_proj.weight", r({64, 64})},
+      {"model.layers.0.self_attn.k_proj.weight", r({32, 64})},
+      {"model.layers.0.self_attn.v_proj.weight", r({32, 64})},
+      {"model.layers.0.self_attn.o_proj.weight", r({64, 64})},
+      {"model.layers.0.post_attention_layernorm.weight", r({64}) + 1},
+      {"model.layers.0.mlp.gate_proj.weight", r({96, 64})},
+      {"model.layers.0.mlp.up_proj.weight", r({96, 64})},
+      {"model.layers.0.mlp.down_proj.weight", r({64, 96})},
+      {"model.norm.weight", r({64}) + 1}};
+  fs::path dir = write_model("quantized", config, weights);
+  auto logits = [](const Transformer& model, std::vector<int32_t> tokens) {
+    c10::InferenceMode inference;
+    SequenceCache cache(model.config(), 16, at::kFloat, at::kCPU);
+    at::Tensor prefill = model.forward({.tokens = {tokens}, .caches = {&cache}, .all_logits = true});
+    at::Tensor step = model.forward({.tokens = {{5}}, .caches = {&cache}});  // one decode row
+    return at::cat({prefill, step}, 0);
+  };
+  for (const char* quant : {"int8", "int4"}) {
+    auto model = load_transformer(dir.string(), {.quant = quant});
+    EXPECT_EQ(model->weights().quant, parse_weight_quant(quant));
+    EXPECT_EQ(model->dtype(), at::kFloat);
+    std::map<std::string, at::Tensor> dequantized = weights;
+    for (auto& [name, tensor] : dequantized)
+      if (tensor.dim() == 2)
+        tensor = dequantize_weight(quantize_weight(tensor, parse_weight_quant(quant)), parse_weight_quant(quant),
+                                   tensor.size(1));
+    auto reference = load_transformer(write_model(std::string("dequantized_") + quant, config, dequantized).string(), {});
+    auto plain = load_transformer(dir.string(), {});
+    at::Tensor got = logits(*model, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20});
+    at::Tensor want = logits(*reference, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20});
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-4) << quant;
+    // ...and differs from the float32 model by what quantization costs, not nothing.
+    at::Tensor full = logits(*plain, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20});
+    EXPECT_GT((got - full).abs().max().item<double>(), 1e-4) << quant;
+    EXPECT_THAT(testing::error_of([&] { named_weights(model->config(), model->weights()); }),
+                HasSubstr("only float weights"));
+  }
 }
 
 }  // namespace
