@@ -12,15 +12,10 @@
 #include <spdlog/spdlog.h>
 
 namespace mnemo {
+namespace {
 
-std::shared_ptr<const LoraHook> load_adapter_for_generate(const std::string& dir, const BaseModel& model) {
-  LoraAdapter adapter = read_peft_adapter(dir);
+std::shared_ptr<const LoraHook> attach(const std::string& dir, const LoraAdapter& adapter, const BaseModel& model) {
   const Transformer& transformer = *model.transformer;
-  try {
-    validate_against(adapter, transformer.config());
-  } catch (const Error& e) {
-    fail("adapter {} does not fit the model {}: {}", dir, model.path, e.what());
-  }
   auto slots = std::make_shared<AdapterSlots>(transformer.config(), /*num_slots=*/1, transformer.dtype(),
                                               transformer.device());
   slots->load(0, adapter);
@@ -31,6 +26,19 @@ std::shared_ptr<const LoraHook> load_adapter_for_generate(const std::string& dir
                  return names;
                }(), ","));
   return slots;
+}
+
+}  // namespace
+
+AdapterAttacher load_adapter_for_generate(const std::string& dir, const std::string& model_path,
+                                          const ModelConfig& config) {
+  auto adapter = std::make_shared<LoraAdapter>(read_peft_adapter(dir));
+  try {
+    validate_against(*adapter, config);
+  } catch (const Error& e) {
+    fail("adapter {} does not fit the model {}: {}", dir, model_path, e.what());
+  }
+  return [dir, adapter](const BaseModel& model) { return attach(dir, *adapter, model); };
 }
 
 }  // namespace mnemo

@@ -2,17 +2,17 @@
 // AdapterLoader; main.cpp passes it in, since model/ cannot depend on adapters/).
 #pragma once
 
-#include <memory>
+#include "model/cli.h"
+
 #include <string>
 
 namespace mnemo {
 
-struct BaseModel;
-class LoraHook;
-
-// Reads the PEFT adapter in `dir`, checks it against `model` and returns a
-// hook with it in slot 0, in the model's dtype and on its device. Throws
-// mnemo::Error naming the file and what does not fit.
-std::shared_ptr<const LoraHook> load_adapter_for_generate(const std::string& dir, const BaseModel& model);
+// Reads the PEFT adapter in `dir` and checks it against `config` (of the
+// model at `model_path`), before the model loads; the attacher puts it in
+// slot 0, in the loaded model's dtype and on its device. Throws mnemo::Error
+// naming the file and what does not fit.
+AdapterAttacher load_adapter_for_generate(const std::string& dir, const std::string& model_path,
+                                          const ModelConfig& config);
 
 }  // namespace mnemo

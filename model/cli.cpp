@@ -2,6 +2,7 @@
 
 #include "model/base_model.h"
 #include "model/default_model.h"
+#include "model/dtype_device.h"
 #include "model/model_convert.h"
 #include "model/error.h"
 #include "model/generate.h"
@@ -116,6 +117,16 @@ void run_generate(const GenerateOptions& options, const AdapterLoader& adapter_l
   const std::string prompt = read_prompt(options);
   check_generate_options(options, prompt);  // before the model loads: a bad command line costs nothing
   const std::string path = options.model.empty() ? default_model_path() : options.model;
+  // What can be checked without the weights is, first: a missing model, an
+  // unknown option value or a bad adapter never costs a model load.
+  check_quant_options(parse_weight_quant(options.load.quant), parse_dtype(options.load.dtype),
+                      parse_device(options.load.device));
+  const ModelConfig config = read_model_config(path);
+  AdapterAttacher attach_adapter;
+  if (!options.adapter.empty()) {
+    if (!adapter_loader) fail("--adapter: this build has no adapter support");
+    attach_adapter = adapter_loader(options.adapter, path, config);
+  }
   BaseModel model = open_base_model(path, options.load, options.chat_template);
   auto loaded = std::chrono::steady_clock::now();
 
@@ -132,9 +143,8 @@ void run_generate(const GenerateOptions& options, const AdapterLoader& adapter_l
   request.params = options.generation;
   request.params.stop_token_ids = model.stop_token_ids;
   std::shared_ptr<const LoraHook> lora;
-  if (!options.adapter.empty()) {
-    if (!adapter_loader) fail("--adapter: this build has no adapter support");
-    lora = adapter_loader(options.adapter, model);
+  if (attach_adapter) {
+    lora = attach_adapter(model);
     request.adapter_slot = 0;
   }
 
@@ -206,6 +216,11 @@ void add_model_commands(CLI::App& app, AdapterLoader adapter_loader) {
                                "stop before this string (repeatable); it is not printed");
   generate_command->add_option("--dtype", options->load.dtype, "float32, bfloat16 or float16")->capture_default_str();
   generate_command->add_option("--device", options->load.device, "cpu or cuda[:N]")->capture_default_str();
+  generate_command->add_option("--quant", options->load.quant,
+                               "weight-only quantization at load: none, int8 or int4 (CPU, float32; "
+                               "an adapter stays float32 on top)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "int8", "int4"}));
   generate_command->add_option("--adapter", options->adapter,
                                "a LoRA adapter directory (PEFT format: adapter_config.json + "
                                "adapter_model.safetensors) to run with");

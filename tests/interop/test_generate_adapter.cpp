@@ -68,5 +68,32 @@ TEST(GenerateAdapterErrors, AMissingAdapterDirectoryIsNamed) {
   EXPECT_NE(result.output.find("/no/such/adapter"), std::string::npos) << result.output;
 }
 
+// The adapter is read and checked against the model's config before the
+// model's weights load: with weights that cannot load (a corrupt
+// safetensors file beside a good config), the error is still the adapter's.
+// Before, every bad adapter cost a whole model load (a 1 GB peak with the
+// default model in float32).
+TEST(GenerateAdapterErrors, ABadAdapterFailsBeforeTheModelsWeightsLoad) {
+  namespace fs = std::filesystem;
+  const fs::path llama = testing::reference_dir() / "models" / "llama";
+  const fs::path model = testing::scratch_dir("generate_adapter/unloadable_model");
+  for (const char* file : {"config.json", "tokenizer.json", "tokenizer_config.json"})
+    if (fs::exists(llama / file)) fs::copy_file(llama / file, model / file, fs::copy_options::overwrite_existing);
+  std::ofstream(model / "model.safetensors") << "not a safetensors file";
+  auto qwen3_adapter = testing::reference_dir() / "peft" / "qwen3" / "r8_all";
+  testing::CommandResult result =
+      testing::run_command(testing::mnemo_binary() + " generate --model " + testing::shell_quote(model.string()) +
+                           " --adapter " + testing::shell_quote(qwen3_adapter.string()) + " --prompt hi 2>&1");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.output.find("does not fit"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("safetensors"), std::string::npos) << "the weights were read first: " << result.output;
+  // The same model with a good adapter does reach the weights, and fails there.
+  auto llama_adapter = testing::reference_dir() / "peft" / "llama" / "r8_all";
+  result = testing::run_command(testing::mnemo_binary() + " generate --model " + testing::shell_quote(model.string()) +
+                                " --adapter " + testing::shell_quote(llama_adapter.string()) + " --prompt hi 2>&1");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.output.find("model.safetensors"), std::string::npos) << result.output;
+}
+
 }  // namespace
 }  // namespace mnemo
