@@ -160,7 +160,7 @@ struct GgufModel {
 // Throws mnemo::Error (naming the file) for anything GgufFile::open rejects,
 // an unsupported architecture or tokenizer model, a missing required key, or
 // a tensor whose shape disagrees with the config.
-// With `quant`, the tensors load_weights would quantize (is_quantizable_weight)
+// With `quant`, the tensors load_weights would quantize (weight_quant_for)
 // are packed as each is read (kernels/quantized_linear_cpu.h), so the
 // float32 model is never whole in memory.
 // REQUIRES: dtype is Float, BFloat16 or Half (Float with quant).

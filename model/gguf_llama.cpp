@@ -157,10 +157,10 @@ GgufModel load_gguf_model(const std::string& path, at::ScalarType dtype, WeightQ
       tensor = unpermute_rows(tensor, config.num_key_value_heads, path, info.name);
     shapes[*hf_name] = tensor.sizes().vec();
     // Packed one tensor at a time, so the float32 model never exists whole.
-    if (quant != WeightQuant::kNone && is_quantizable_weight(*hf_name) && tensor.dim() == 2 &&
-        tensor.size(1) % kQuantBlock == 0) {
+    if (const WeightQuant packing = weight_quant_for(*hf_name, quant);
+        packing != WeightQuant::kNone && tensor.dim() == 2 && tensor.size(1) % kQuantBlock == 0) {
       try {
-        tensor = quantize_weight(tensor, quant);
+        tensor = quantize_weight(tensor, packing);
       } catch (const c10::Error& e) {
         fail("{}: tensor '{}': {}", path, info.name, e.what_without_backtrace());
       }

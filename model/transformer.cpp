@@ -223,7 +223,7 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
   at::Tensor hidden =
       weights_.quant == WeightQuant::kNone
           ? at::embedding(weights_.embed_tokens, token_ids.to(at::kLong))
-          : dequantize_weight_rows(weights_.embed_tokens, weights_.quant, c.hidden_size, token_ids);
+          : dequantize_weight_rows(weights_.embed_tokens, weights_.embedding_quant, c.hidden_size, token_ids);
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& w = weights_.layers[layer];
     hidden = hidden + attention(layer, rms_norm(hidden, w.input_norm, c.rms_norm_eps), pasts, batch, cos, sin,
@@ -246,7 +246,7 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
     hidden = hidden.index_select(0, on_device(last, at::kLong));
   }
   hidden = rms_norm(hidden, weights_.final_norm, c.rms_norm_eps);
-  return dense(hidden, weights_.lm_head, weights_.quant).to(at::kFloat);
+  return dense(hidden, weights_.lm_head, weights_.embedding_quant).to(at::kFloat);
 }
 
 }  // namespace mnemo

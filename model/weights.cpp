@@ -27,7 +27,8 @@ class WeightTaker {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) fail("{}: missing tensor '{}'", source_, name);
     const at::Tensor& tensor = it->second;
-    if (quant_ != WeightQuant::kNone && is_quantizable_weight(name)) return take_quantized(name, tensor, shape);
+    if (const WeightQuant quant = weight_quant_for(name, quant_); quant != WeightQuant::kNone)
+      return take_quantized(name, tensor, shape, quant);
     if (!at::isFloatingType(tensor.scalar_type()))
       fail("{}: tensor '{}' has dtype {}, expected a floating-point dtype", source_, name,
            c10::toString(tensor.scalar_type()));
@@ -45,14 +46,15 @@ class WeightTaker {
     return weight;
   }
 
-  // A weight packed for quant_ already (by quantize_as_loaded), or one to pack now.
-  at::Tensor take_quantized(const std::string& name, const at::Tensor& tensor, const std::vector<int64_t>& shape) {
+  // A weight packed for `quant` already (by load_gguf_model), or one to pack now.
+  at::Tensor take_quantized(const std::string& name, const at::Tensor& tensor, const std::vector<int64_t>& shape,
+                            WeightQuant quant) {
     used_.insert(name);
     if (tensor.scalar_type() == at::kByte) {
-      const std::vector<int64_t> packed{shape[0], quantized_row_bytes(quant_, shape[1])};
+      const std::vector<int64_t> packed{shape[0], quantized_row_bytes(quant, shape[1])};
       if (tensor.sizes().vec() != packed)
         fail("{}: tensor '{}' is packed as {} bytes, but a {} {} weight packs as {}", source_, name,
-             tensor.sizes().vec(), weight_quant_name(quant_), shape, packed);
+             tensor.sizes().vec(), weight_quant_name(quant), shape, packed);
       return tensor;
     }
     if (!at::isFloatingType(tensor.scalar_type()))
@@ -62,9 +64,9 @@ class WeightTaker {
       fail("{}: tensor '{}' has shape {}, but the config calls for {}", source_, name, tensor.sizes().vec(), shape);
     if (shape[1] % kQuantBlock != 0)
       fail("{}: tensor '{}' has rows of {} values; {} weights need a multiple of {}", source_, name, shape[1],
-           weight_quant_name(quant_), kQuantBlock);
+           weight_quant_name(quant), kQuantBlock);
     try {
-      return quantize_weight(tensor, quant_);
+      return quantize_weight(tensor, quant);
     } catch (const c10::Error& e) {
       fail("{}: tensor '{}': {}", source_, name, e.what_without_backtrace());
     }
@@ -89,14 +91,19 @@ class WeightTaker {
 
 }  // namespace
 
-bool is_quantizable_weight(const std::string& name) {
+WeightQuant weight_quant_for(const std::string& name, WeightQuant quant) {
+  if (quant == WeightQuant::kNone) return quant;
+  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return embedding_quant_for(quant);
   auto ends_with = [&](const std::string& suffix) {
     return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return true;
   for (const char* module : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
-    if (ends_with(std::string(module) + ".weight")) return true;
-  return false;
+    if (ends_with(std::string(module) + ".weight")) return quant;
+  return WeightQuant::kNone;
+}
+
+WeightQuant embedding_quant_for(WeightQuant quant) {
+  return quant == WeightQuant::kInt4 ? WeightQuant::kInt8 : quant;
 }
 
 ModelWeights load_weights(const ModelConfig& c, const std::map<std::string, at::Tensor>& tensors,
@@ -109,6 +116,7 @@ ModelWeights load_weights(const ModelConfig& c, const std::map<std::string, at::
   WeightTaker taker(tensors, storage, dtype, device, source, quant);
   ModelWeights w;
   w.quant = quant;
+  w.embedding_quant = embedding_quant_for(quant);
   const int64_t q_out = c.num_attention_heads * c.head_dim;
   const int64_t kv_out = c.num_key_value_heads * c.head_dim;
   w.embed_tokens = taker.take("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});

@@ -27,10 +27,12 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   at::Tensor final_norm;  // [hidden]
   at::Tensor lm_head;     // [vocab, hidden]; the embedding itself when tied
-  // kInt8/kInt4: every projection, the embedding and the LM head are packed
-  // uint8 [out, quantized_row_bytes(in)] (kernels/quantized_linear_cpu.h);
-  // norms and biases stay floating point.
+  // kInt8/kInt4: every projection is packed uint8 [out,
+  // quantized_row_bytes(in)] (kernels/quantized_linear_cpu.h), and the
+  // embedding and LM head as embedding_quant; norms and biases stay floating
+  // point.
   WeightQuant quant = WeightQuant::kNone;
+  WeightQuant embedding_quant = WeightQuant::kNone;
 };
 
 // How a checkpoint's tensors hold their bytes: as views of a memory-mapped
@@ -53,8 +55,16 @@ ModelWeights load_weights(const ModelConfig& config, const std::map<std::string,
                           TensorStorage storage, at::ScalarType dtype, at::Device device,
                           const std::string& source, WeightQuant quant = WeightQuant::kNone);
 
-// Whether load_weights quantizes the tensor of this Hugging Face name.
-bool is_quantizable_weight(const std::string& name);
+// How load_weights with `quant` holds the tensor of this Hugging Face name:
+// the projections as `quant`, the embedding and LM head as
+// embedding_quant_for(quant), anything else kNone (floating point).
+WeightQuant weight_quant_for(const std::string& name, WeightQuant quant);
+// int4 keeps the embedding and LM head in int8, as llama.cpp's Q4 files do
+// (the default model's Q4_1 file holds its token embedding as Q8_0). With
+// them in int4 too, the default model's perplexity rose 5.4% and 13% of its
+// greedy tokens changed; this way its int4 equals its float32
+// (bench/quant).
+WeightQuant embedding_quant_for(WeightQuant quant);
 
 // The reverse: Hugging Face names for every tensor (for `mnemo model convert`).
 // Throws mnemo::Error for quantized weights.

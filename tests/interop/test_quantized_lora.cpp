@@ -68,8 +68,8 @@ TEST(QuantizedLora, AdaptersOnQuantizedWeightsMixPerSequenceAsOnTheirDequantized
     auto quantized = load_transformer(llama.string(), {.quant = name});
     std::map<std::string, at::Tensor> tensors = named_weights(plain->config(), plain->weights());
     for (auto& [tensor_name, tensor] : tensors)
-      if (is_quantizable_weight(tensor_name))
-        tensor = dequantize_weight(quantize_weight(tensor, quant), quant, tensor.size(1));
+      if (const WeightQuant packing = weight_quant_for(tensor_name, quant); packing != WeightQuant::kNone)
+        tensor = dequantize_weight(quantize_weight(tensor, packing), packing, tensor.size(1));
     const fs::path dir = testing::scratch_dir("quantized_lora/dequantized_" + name);
     fs::copy_file(llama / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
     write_safetensors((dir / "model.safetensors").string(), tensors);

@@ -314,12 +314,12 @@ TEST(ModelLoading, AQuantizedModelRunsItsDequantizedWeights) {
   for (const char* quant : {"int8", "int4"}) {
     auto model = load_transformer(dir.string(), {.quant = quant});
     EXPECT_EQ(model->weights().quant, parse_weight_quant(quant));
+    EXPECT_EQ(model->weights().embedding_quant, WeightQuant::kInt8) << "int4 keeps the embedding in int8";
     EXPECT_EQ(model->dtype(), at::kFloat);
     std::map<std::string, at::Tensor> dequantized = weights;
     for (auto& [name, tensor] : dequantized)
-      if (tensor.dim() == 2)
-        tensor = dequantize_weight(quantize_weight(tensor, parse_weight_quant(quant)), parse_weight_quant(quant),
-                                   tensor.size(1));
+      if (const WeightQuant packing = weight_quant_for(name, parse_weight_quant(quant)); packing != WeightQuant::kNone)
+        tensor = dequantize_weight(quantize_weight(tensor, packing), packing, tensor.size(1));
     auto reference = load_transformer(write_model(std::string("dequantized_") + quant, config, dequantized).string(), {});
     auto plain = load_transformer(dir.string(), {});
     at::Tensor got = logits(*model, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20});
