@@ -4,7 +4,7 @@
 # bench/results/forward_<model>_<device>[_<dtype> unless float32].json and
 # prints a table.
 # Usage: bench/forward/run.sh [--model DIR|default] [--device cpu|cuda] [--dtype float32|bfloat16] [--rounds N]
-#                             [--llama-cpp [--gguf FILE]]
+#                             [--llama-cpp [--gguf FILE]] [--quant]
 # --model default converts the default model (SmolLM2-135M-Instruct GGUF) to
 # a Hugging Face directory first, so both sides run the same dequantized weights.
 # Each of --rounds (3) runs both implementations in turn (best of 3 inside), so
@@ -13,10 +13,12 @@
 # 1, llama-batched-bench at 8; built once by bench/forward/build_llama_cpp.sh)
 # on the GGUF file (--gguf, or the default model's with --model default),
 # dequantized to F32 (the weights mnemo runs) and in the file's own type.
+# --quant (CPU) adds mnemo with int8 and int4 weights (--quant of bench_forward)
+# and, with --llama-cpp, llama.cpp on the file requantized to Q8_0.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-model="" device=cpu dtype=float32 prompt=128 decode=32 rounds=3 llama_cpp=0 gguf=""
+model="" device=cpu dtype=float32 prompt=128 decode=32 rounds=3 llama_cpp=0 gguf="" quant=0
 while (($#)); do
   case $1 in
     --model) model=$2; shift 2 ;;
@@ -27,7 +29,8 @@ while (($#)); do
     --rounds) rounds=$2; shift 2 ;;
     --llama-cpp) llama_cpp=1; shift ;;
     --gguf) gguf=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --quant) quant=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +58,12 @@ if ((llama_cpp)); then
   gguf_type=$(basename "$gguf" | sed -n 's/.*\.\([A-Z0-9_]*\)\.gguf$/\1/p')
   gguf_f32=$build_dir/bench_models/$(basename "$gguf" .gguf).F32.gguf
   [ -f "$gguf_f32" ] || "$llama_bin/llama-quantize" --allow-requantize "$gguf" "$gguf_f32" F32 >&2
+  llama_weights=("F32 $gguf_f32" "${gguf_type:-file} $gguf")
+  if ((quant)) && [ "$gguf_type" != Q8_0 ]; then
+    gguf_q8=$build_dir/bench_models/$(basename "$gguf" .gguf).Q8_0.gguf
+    [ -f "$gguf_q8" ] || "$llama_bin/llama-quantize" --allow-requantize "$gguf_f32" "$gguf_q8" Q8_0 >&2
+    llama_weights+=("Q8_0 $gguf_q8")
+  fi
 fi
 suffix="" results=() failed=0
 [ "$dtype" = float32 ] || suffix="_$dtype"
@@ -66,6 +75,13 @@ for ((round = 1; round <= rounds; round++)); do
     if [ "$device" = cpu ]; then  # the small-batch kernel's baseline: MKL for every product
       results+=("$("$build_dir/bench/bench_forward" --model "$model" --batch $batch --prompt-tokens $prompt \
                    --decode-tokens $decode --dtype $dtype --device $device --no-skinny-linear)")
+      if ((quant)); then
+        for q in int8 int4; do
+          echo "bench/forward: $name round $round/$rounds batch $batch: mnemo $q" >&2
+          results+=("$("$build_dir/bench/bench_forward" --model "$model" --batch $batch --prompt-tokens $prompt \
+                       --decode-tokens $decode --device $device --quant $q)")
+        done
+      fi
     fi
     echo "bench/forward: $name round $round/$rounds batch $batch: transformers" >&2
     # Its loading chatter goes to a log; a failure says where and keeps mnemo's rows.
@@ -78,7 +94,7 @@ for ((round = 1; round <= rounds; round++)); do
       failed=1
     fi
     if ((llama_cpp)); then
-      for weights in "F32 $gguf_f32" "${gguf_type:-file} $gguf"; do
+      for weights in "${llama_weights[@]}"; do
         set -- $weights
         echo "bench/forward: $name round $round/$rounds batch $batch: llama.cpp $1" >&2
         results+=("$("$python" bench/forward/llama_cpp_forward.py --bin "$llama_bin" --gguf "$2" --label "$1" \
