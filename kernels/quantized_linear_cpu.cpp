@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/util/Half.h>
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -23,27 +24,41 @@ constexpr int64_t kBlock = kQuantBlock;
 // Rows of W decoded together before their dot products (as dot_rows' four).
 constexpr int64_t kDecodeRows = 4;
 
-float load_float(const uint8_t* bytes, int64_t index) {
-  float value;
-  std::memcpy(&value, bytes + index * sizeof(float), sizeof(float));
+// Scales and minimums are IEEE half floats (as ggml's d and m).
+constexpr int64_t kScaleBytes = 2;
+
+uint16_t load_u16(const uint8_t* bytes, int64_t index) {
+  uint16_t value;
+  std::memcpy(&value, bytes + index * kScaleBytes, kScaleBytes);
   return value;
+}
+
+float load_scale(const uint8_t* bytes, int64_t index) {
+  return c10::detail::fp16_ieee_to_fp32_value(load_u16(bytes, index));
+}
+
+// Rounds `value` to a half float, stores it, and returns what was stored.
+float store_scale(uint8_t* bytes, int64_t index, float value) {
+  const uint16_t half = c10::detail::fp16_ieee_from_fp32_value(value);
+  std::memcpy(bytes + index * kScaleBytes, &half, kScaleBytes);
+  return c10::detail::fp16_ieee_to_fp32_value(half);
 }
 
 // The portable path: one row decoded to float32, then kernels/cpu_dot_rows.h.
 void decode_int8_row(const uint8_t* row, int64_t k, float* out) {
   const int64_t blocks = k / kBlock;
-  const int8_t* codes = reinterpret_cast<const int8_t*>(row + blocks * sizeof(float));
+  const int8_t* codes = reinterpret_cast<const int8_t*>(row + blocks * kScaleBytes);
   for (int64_t b = 0; b < blocks; ++b) {
-    const float scale = load_float(row, b);
+    const float scale = load_scale(row, b);
     for (int64_t j = 0; j < kBlock; ++j) out[b * kBlock + j] = scale * static_cast<float>(codes[b * kBlock + j]);
   }
 }
 
 void decode_int4_row(const uint8_t* row, int64_t k, float* out) {
   const int64_t blocks = k / kBlock;
-  const uint8_t* codes = row + 2 * blocks * sizeof(float);
+  const uint8_t* codes = row + 2 * blocks * kScaleBytes;
   for (int64_t b = 0; b < blocks; ++b) {
-    const float scale = load_float(row, b), min = load_float(row, blocks + b);
+    const float scale = load_scale(row, b), min = load_scale(row, blocks + b);
     const uint8_t* c = codes + b * (kBlock / 2);
     float* o = out + b * kBlock;
     for (int64_t j = 0; j < kBlock / 2; ++j) {
@@ -80,6 +95,8 @@ void rows_portable(WeightQuant quant, const float* x, int64_t m, int64_t k, cons
 // the nibble unpacking in 128-bit registers: 2.6× slower at batch 1). A block
 // of 32 values decodes with two 16-lane (or four 8-lane) conversions and
 // multiply-adds; the dot products run four rows of W at a time.
+#define f16c_scale(bytes, index) _cvtsh_ss(load_u16(bytes, index))
+
 // Asks for the row kPrefetchRows ahead of `row` while this one decodes: the
 // hardware prefetcher alone left the first loads of each row waiting on
 // memory (half the kernel's time at batch 1). A hint: it never faults, past
@@ -95,7 +112,7 @@ inline void prefetch_ahead(const uint8_t* row, int64_t row_bytes) {
 // their R accumulation chains overlap. 1.6× the decode-then-dot path at
 // batch 1 (fewer instructions: no store and reload of the decoded values).
 template <int R>
-__attribute__((target("avx512f"))) void one_row_avx512(WeightQuant quant, const float* x, int64_t k,
+__attribute__((target("avx512f,f16c"))) void one_row_avx512(WeightQuant quant, const float* x, int64_t k,
                                                         const uint8_t* w, int64_t row_bytes, float* y,
                                                         const float* block_sums) {
   const int64_t blocks = k / kBlock;
@@ -110,10 +127,10 @@ __attribute__((target("avx512f"))) void one_row_avx512(WeightQuant quant, const 
       const __m512 x_lo = _mm512_loadu_ps(x + b * kBlock), x_hi = _mm512_loadu_ps(x + b * kBlock + 16);
       for (int i = 0; i < R; ++i) {
         const uint8_t* row = w + i * row_bytes;
-        const __m128i* c = reinterpret_cast<const __m128i*>(row + blocks * sizeof(float) + b * kBlock);
+        const __m128i* c = reinterpret_cast<const __m128i*>(row + blocks * kScaleBytes + b * kBlock);
         __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(c))), x_lo);
         t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(c + 1))), x_hi, t);
-        acc[i] = _mm512_fmadd_ps(t, _mm512_set1_ps(load_float(row, b)), acc[i]);
+        acc[i] = _mm512_fmadd_ps(t, _mm512_set1_ps(f16c_scale(row, b)), acc[i]);
       }
     }
     for (int i = 0; i < R; ++i) y[i] = _mm512_reduce_add_ps(acc[i]);
@@ -124,23 +141,23 @@ __attribute__((target("avx512f"))) void one_row_avx512(WeightQuant quant, const 
     for (int i = 0; i < R; ++i) {
       const uint8_t* row = w + i * row_bytes;
       const __m128i bytes =
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * blocks * sizeof(float) + b * (kBlock / 2)));
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * blocks * kScaleBytes + b * (kBlock / 2)));
       const __m128i lo = _mm_and_si128(bytes, low_nibbles);
       const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibbles);
       __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lo)), x_lo);
       t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(hi)), x_hi, t);
-      acc[i] = _mm512_fmadd_ps(t, _mm512_set1_ps(load_float(row, b)), acc[i]);
+      acc[i] = _mm512_fmadd_ps(t, _mm512_set1_ps(f16c_scale(row, b)), acc[i]);
     }
   }
   for (int i = 0; i < R; ++i) {
     const uint8_t* row = w + i * row_bytes;
     float mins = 0.0f;
-    for (int64_t b = 0; b < blocks; ++b) mins += load_float(row, blocks + b) * block_sums[b];
+    for (int64_t b = 0; b < blocks; ++b) mins += f16c_scale(row, blocks + b) * block_sums[b];
     y[i] = _mm512_reduce_add_ps(acc[i]) + mins;
   }
 }
 
-__attribute__((target("avx512f"))) void rows_avx512_one(WeightQuant quant, const float* x, int64_t k,
+__attribute__((target("avx512f,f16c"))) void rows_avx512_one(WeightQuant quant, const float* x, int64_t k,
                                                          const uint8_t* w, int64_t row_bytes, int64_t count, float* y,
                                                          const float* block_sums) {
   switch (count) {
@@ -153,7 +170,7 @@ __attribute__((target("avx512f"))) void rows_avx512_one(WeightQuant quant, const
 
 // At most kDecodeRows rows of W decoded into `scratch`, then their dot
 // products with every row of x, four rows of W at a time.
-__attribute__((target("avx512f"))) void group_avx512(WeightQuant quant, const float* x, int64_t m, int64_t k,
+__attribute__((target("avx512f,f16c"))) void group_avx512(WeightQuant quant, const float* x, int64_t m, int64_t k,
                                                       const uint8_t* w, int64_t row_bytes, int64_t count, float* y,
                                                       int64_t ldy, float* scratch) {
   const int64_t blocks = k / kBlock;
@@ -163,9 +180,9 @@ __attribute__((target("avx512f"))) void group_avx512(WeightQuant quant, const fl
     float* out = scratch + r * k;
     prefetch_ahead(row, row_bytes);
     if (quant == WeightQuant::kInt8) {
-      const uint8_t* codes = row + blocks * sizeof(float);
+      const uint8_t* codes = row + blocks * kScaleBytes;
       for (int64_t b = 0; b < blocks; ++b) {
-        const __m512 scale = _mm512_set1_ps(load_float(row, b));
+        const __m512 scale = _mm512_set1_ps(f16c_scale(row, b));
         const __m128i* c = reinterpret_cast<const __m128i*>(codes + b * kBlock);
         _mm512_storeu_ps(out + b * kBlock,
                          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(c))), scale));
@@ -173,9 +190,9 @@ __attribute__((target("avx512f"))) void group_avx512(WeightQuant quant, const fl
                          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(c + 1))), scale));
       }
     } else {
-      const uint8_t* codes = row + 2 * blocks * sizeof(float);
+      const uint8_t* codes = row + 2 * blocks * kScaleBytes;
       for (int64_t b = 0; b < blocks; ++b) {
-        const __m512 scale = _mm512_set1_ps(load_float(row, b)), min = _mm512_set1_ps(load_float(row, blocks + b));
+        const __m512 scale = _mm512_set1_ps(f16c_scale(row, b)), min = _mm512_set1_ps(f16c_scale(row, blocks + b));
         const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + b * (kBlock / 2)));
         const __m128i lo = _mm_and_si128(bytes, low_nibbles);
         const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibbles);
@@ -213,13 +230,13 @@ __attribute__((target("avx512f"))) void group_avx512(WeightQuant quant, const fl
   }
 }
 
-__attribute__((target("avx2,fma"))) float sum_lanes(__m256 v) {
+__attribute__((target("avx2,fma,f16c"))) float sum_lanes(__m256 v) {
   const __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 pairs = _mm_add_ps(half, _mm_movehl_ps(half, half));
   return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
 }
 
-__attribute__((target("avx2,fma"))) void group_avx2(WeightQuant quant, const float* x, int64_t m, int64_t k,
+__attribute__((target("avx2,fma,f16c"))) void group_avx2(WeightQuant quant, const float* x, int64_t m, int64_t k,
                                                     const uint8_t* w, int64_t row_bytes, int64_t count, float* y,
                                                     int64_t ldy, float* scratch) {
   const int64_t blocks = k / kBlock;
@@ -229,18 +246,18 @@ __attribute__((target("avx2,fma"))) void group_avx2(WeightQuant quant, const flo
     float* out = scratch + r * k;
     prefetch_ahead(row, row_bytes);
     if (quant == WeightQuant::kInt8) {
-      const uint8_t* codes = row + blocks * sizeof(float);
+      const uint8_t* codes = row + blocks * kScaleBytes;
       for (int64_t b = 0; b < blocks; ++b) {
-        const __m256 scale = _mm256_set1_ps(load_float(row, b));
+        const __m256 scale = _mm256_set1_ps(f16c_scale(row, b));
         for (int64_t q = 0; q < kBlock; q += 8) {
           const __m128i c = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + b * kBlock + q));
           _mm256_storeu_ps(out + b * kBlock + q, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c)), scale));
         }
       }
     } else {
-      const uint8_t* codes = row + 2 * blocks * sizeof(float);
+      const uint8_t* codes = row + 2 * blocks * kScaleBytes;
       for (int64_t b = 0; b < blocks; ++b) {
-        const __m256 scale = _mm256_set1_ps(load_float(row, b)), min = _mm256_set1_ps(load_float(row, blocks + b));
+        const __m256 scale = _mm256_set1_ps(f16c_scale(row, b)), min = _mm256_set1_ps(f16c_scale(row, blocks + b));
         const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + b * (kBlock / 2)));
         const __m128i lo = _mm_and_si128(bytes, low_nibbles);
         const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibbles);
@@ -282,7 +299,7 @@ __attribute__((target("avx2,fma"))) void group_avx2(WeightQuant quant, const flo
   }
 }
 
-__attribute__((target("avx512f"))) void rows_avx512(WeightQuant quant, const float* x, int64_t m, int64_t k,
+__attribute__((target("avx512f,f16c"))) void rows_avx512(WeightQuant quant, const float* x, int64_t m, int64_t k,
                                                      const uint8_t* w, int64_t row_bytes, int64_t count, float* y,
                                                      int64_t ldy, float* scratch) {
   if (m == 1) {
@@ -301,7 +318,7 @@ __attribute__((target("avx512f"))) void rows_avx512(WeightQuant quant, const flo
                  scratch);
 }
 
-__attribute__((target("avx2,fma"))) void rows_avx2(WeightQuant quant, const float* x, int64_t m, int64_t k,
+__attribute__((target("avx2,fma,f16c"))) void rows_avx2(WeightQuant quant, const float* x, int64_t m, int64_t k,
                                                    const uint8_t* w, int64_t row_bytes, int64_t count, float* y,
                                                    int64_t ldy, float* scratch) {
   for (int64_t r = 0; r < count; r += kDecodeRows)
@@ -313,8 +330,9 @@ __attribute__((target("avx2,fma"))) void rows_avx2(WeightQuant quant, const floa
 RowsKernel kernel_for(QuantizedKernelIsa isa) {
 #if defined(__GNUC__) && defined(__x86_64__)
   __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f");
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool f16c = __builtin_cpu_supports("f16c");
+  const bool avx512 = f16c && __builtin_cpu_supports("avx512f");
+  const bool avx2 = f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (isa == QuantizedKernelIsa::kAvx512 || (isa == QuantizedKernelIsa::kAuto && avx512))
     return avx512 ? &rows_avx512 : nullptr;
   if (isa == QuantizedKernelIsa::kAvx2 || (isa == QuantizedKernelIsa::kAuto && avx2)) return avx2 ? &rows_avx2 : nullptr;
@@ -328,14 +346,13 @@ std::atomic<RowsKernel> chosen_kernel{kernel_for(QuantizedKernelIsa::kAuto)};
 
 void encode_int8_row(const float* w, int64_t k, uint8_t* row) {
   const int64_t blocks = k / kBlock;
-  int8_t* codes = reinterpret_cast<int8_t*>(row + blocks * sizeof(float));
+  int8_t* codes = reinterpret_cast<int8_t*>(row + blocks * kScaleBytes);
   for (int64_t b = 0; b < blocks; ++b) {
     const float* v = w + b * kBlock;
     float max_abs = 0.0f;
     for (int64_t j = 0; j < kBlock; ++j) max_abs = std::max(max_abs, std::fabs(v[j]));
-    const float scale = max_abs / 127.0f;
+    const float scale = store_scale(row, b, max_abs / 127.0f);
     const float inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
-    std::memcpy(row + b * sizeof(float), &scale, sizeof(float));
     for (int64_t j = 0; j < kBlock; ++j)
       codes[b * kBlock + j] = static_cast<int8_t>(std::clamp(std::nearbyint(v[j] * inverse), -127.0f, 127.0f));
   }
@@ -343,14 +360,13 @@ void encode_int8_row(const float* w, int64_t k, uint8_t* row) {
 
 void encode_int4_row(const float* w, int64_t k, uint8_t* row) {
   const int64_t blocks = k / kBlock;
-  uint8_t* codes = row + 2 * blocks * sizeof(float);
+  uint8_t* codes = row + 2 * blocks * kScaleBytes;
   for (int64_t b = 0; b < blocks; ++b) {
     const float* v = w + b * kBlock;
     const auto [lo, hi] = std::minmax_element(v, v + kBlock);
-    const float min = *lo, scale = (*hi - *lo) / 15.0f;
+    const float min = store_scale(row, blocks + b, *lo);
+    const float scale = store_scale(row, b, (*hi - min) / 15.0f);
     const float inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
-    std::memcpy(row + b * sizeof(float), &scale, sizeof(float));
-    std::memcpy(row + (blocks + b) * sizeof(float), &min, sizeof(float));
     auto code = [&](int64_t j) {
       return static_cast<uint8_t>(std::clamp(std::nearbyint((v[j] - min) * inverse), 0.0f, 15.0f));
     };
@@ -385,8 +401,8 @@ const char* weight_quant_name(WeightQuant quant) {
 
 int64_t quantized_row_bytes(WeightQuant quant, int64_t k) {
   const int64_t blocks = k / kBlock;
-  return quant == WeightQuant::kInt8 ? blocks * int64_t{sizeof(float)} + k
-                                     : 2 * blocks * int64_t{sizeof(float)} + k / 2;
+  return quant == WeightQuant::kInt8 ? blocks * int64_t{kScaleBytes} + k
+                                     : 2 * blocks * int64_t{kScaleBytes} + k / 2;
 }
 
 at::Tensor quantize_weight(const at::Tensor& weight, WeightQuant quant) {

@@ -1,5 +1,5 @@
 // Weight-only int8 and int4 linear layers for CPU inference: the base
-// model's weights held in 8 or 4 bits with a float32 scale per block of 32
+// model's weights held in 8 or 4 bits with a half-float scale per block of 32
 // values, the activations (and any LoRA adapter on top) in float32. Written
 // by hand because no packaged library does this at speed on the CPU:
 // LibTorch's weight-only ops (_weight_int8pack_mm, _weight_int4pack_mm_for_cpu)
@@ -7,8 +7,8 @@
 // (README, Speed), and llama.cpp's kernels are not a library one links.
 //
 // Layout of one row of W (K values, K a multiple of 32), as bytes:
-//   int8: K/32 float32 scales, then K int8 codes;        w = scale · q
-//   int4: K/32 float32 scales, K/32 float32 minimums, then K/2 bytes of
+//   int8: K/32 fp16 scales, then K int8 codes;        w = scale · q
+//   int4: K/32 fp16 scales, K/32 fp16 minimums, then K/2 bytes of
 //         codes 0..15, block b's byte j holding value j in its low nibble and
 //         value j+16 in its high one (ggml's Q4_1 order);  w = scale · q + min
 // int8 is symmetric (ggml's Q8_0 rule: scale = max|w| / 127), int4 spans each
@@ -17,8 +17,9 @@
 //
 // A product decodes four rows of W at a time into float32 in cache and runs
 // the float32 dot products of kernels/cpu_dot_rows.h on them: each weight
-// byte is read once per step whatever the batch, and a decode step reads 4×
-// (int8: 3.6×) or 8× (int4: 5.3×) fewer bytes than float32.
+// byte is read once per step whatever the batch, and a decode step reads
+// 3.8× (int8: 34 bytes per 32 values, ggml's Q8_0 size) or 6.4× (int4: 20
+// bytes, Q4_1's) fewer bytes than float32.
 #pragma once
 
 #include "kernels/weight_quant.h"

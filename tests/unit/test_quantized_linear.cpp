@@ -18,7 +18,8 @@ namespace {
 
 const std::vector<WeightQuant> kQuants = {WeightQuant::kInt8, WeightQuant::kInt4};
 
-// Per block of 32: |w - dequantized| <= half a quantization step.
+// Per block of 32: |w - dequantized| <= half a quantization step (and the
+// rounding of the half-float scale).
 TEST(QuantizedLinear, EveryValueIsWithinHalfAStepOfItsBlock) {
   at::manual_seed(1);
   at::Tensor w = at::randn({64, 576}) * 0.05;
@@ -29,7 +30,9 @@ TEST(QuantizedLinear, EveryValueIsWithinHalfAStepOfItsBlock) {
     at::Tensor step = quant == WeightQuant::kInt8
                           ? std::get<0>(blocks.abs().max(-1)) / 127
                           : (std::get<0>(blocks.max(-1)) - std::get<0>(blocks.min(-1))) / 15;
-    at::Tensor slack = std::get<0>(error.max(-1)) - (step / 2 * (1 + 1e-5) + 1e-7);
+    // Half a step, plus what rounding the scale (and minimum) to a half
+    // float moves the largest code: 127 or 15 steps of 2^-11 relative.
+    at::Tensor slack = std::get<0>(error.max(-1)) - (step * (0.5 + 127.0 / 2048) + 1e-6);
     EXPECT_LE(slack.max().item<double>(), 0.0) << weight_quant_name(quant);
     // The outlier's block is coarse; the next block keeps its fine step.
     EXPECT_LT(error[3][2].max().item<double>(), 0.05 * 4 / 15.0) << weight_quant_name(quant);
@@ -40,7 +43,9 @@ TEST(QuantizedLinear, Q4_1ValuesComeBackExactly) {
   // What a GGUF Q4_1 tensor dequantizes to: per block d·q + m, q in 0..15
   // with both ends present (ggml's quantizer puts the block's min and max there).
   at::manual_seed(2);
-  at::Tensor d = at::rand({8, 4, 1}) * 0.01 + 1e-3, m = at::randn({8, 4, 1}) * 0.05;
+  // d and m are half floats in the file.
+  at::Tensor d = (at::rand({8, 4, 1}) * 0.01 + 1e-3).to(at::kHalf).to(at::kFloat);
+  at::Tensor m = (at::randn({8, 4, 1}) * 0.05).to(at::kHalf).to(at::kFloat);
   at::Tensor q = at::randint(0, 16, {8, 4, 32}).to(at::kFloat);
   q.select(2, 0).fill_(0);
   q.select(2, 31).fill_(15);
@@ -92,7 +97,8 @@ TEST(QuantizedLinear, TakesAStridedXAndLooksUpEmbeddingRows) {
 TEST(QuantizedLinear, RefusesWhatItDoesNotTake) {
   at::Tensor w = at::randn({4, 64}), packed = quantize_weight(w, WeightQuant::kInt8);
   EXPECT_EQ(packed.size(1), quantized_row_bytes(WeightQuant::kInt8, 64));
-  EXPECT_EQ(quantized_row_bytes(WeightQuant::kInt4, 64), 2 * 2 * 4 + 32);
+  EXPECT_EQ(quantized_row_bytes(WeightQuant::kInt8, 64), 2 * 2 + 64);  // ggml's Q8_0 size
+  EXPECT_EQ(quantized_row_bytes(WeightQuant::kInt4, 64), 2 * 2 * 2 + 32);  // and Q4_1's
   {
     c10::AutoGradMode grad(true);
     EXPECT_THROW(quantized_linear_cpu(at::randn({1, 64}), packed, WeightQuant::kInt8), c10::Error)
