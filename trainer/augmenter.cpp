@@ -34,6 +34,42 @@ constexpr const char* kFewShotPrompt =
     "Question: When is my grandfather's birthday?\n"
     "Answer: Your grandfather Tomas has his birthday on the 4th of May.\n\n";
 
+// Worked examples for label_kinds: sentences and values of its own, apart
+// from every benchmark pool; "other" for what is not a thing of a kind.
+constexpr const char* kKindPrompt =
+    "Name the kind of the thing in one word.\n\n"
+    "Sentence: After ten years in Trondheim I still love the harbour.\nThing: Trondheim\nKind: city\n\n"
+    "Sentence: I hurried to catch the early bus.\nThing: early bus\nKind: other\n\n"
+    "Sentence: Harrowgate Mills pays me on the first of every month.\nThing: Harrowgate Mills\nKind: company\n\n"
+    "Sentence: I make vases all day as a glassblower.\nThing: glassblower\nKind: job\n\n"
+    "Sentence: My Morris Minor would not start this morning.\nThing: Morris Minor\nKind: car\n\n"
+    "Sentence: Ingrid and I went hiking on Saturday.\nThing: Ingrid\nKind: person\n\n"
+    "Sentence: I've been on a liquid diet since the surgery.\nThing: liquid diet\nKind: diet\n\n"
+    "Sentence: We had a long argument about the budget.\nThing: long argument\nKind: other\n\n"
+    "Sentence: My cousin Tove is flying in from Ostrava.\nThing: Tove\nKind: person\n\n"
+    "Sentence: I took an antihistamine before the picnic.\nThing: antihistamine\nKind: medicine\n\n"
+    "Sentence: My aunt works as a wheelwright.\nThing: wheelwright\nKind: job\n\n"
+    "Sentence: Fernbrook Partners hired me as a cabinet maker.\nThing: cabinet maker\nKind: job\n\n"
+    "Sentence: The Trabant I bought last year is already rusting.\nThing: Trabant\nKind: car\n\n";
+
+// The same for names alone.
+constexpr const char* kNameKindPrompt =
+    "Name the kind of thing in one word.\n"
+    "Trondheim: city\n"
+    "Harrowgate Mills: company\n"
+    "Ingrid: person\n"
+    "Morris Minor: car\n"
+    "Velmont College: university\n"
+    "Ostrava: city\n"
+    "Tove: person\n"
+    "Fernbrook Partners: company\n"
+    "Old Norse: language\n"
+    "Trabant: car\n"
+    "Hillman Imp: car\n"
+    "Quillon Brothers: company\n"
+    "Reliant Robin: car\n"
+    "Bexley: city\n";
+
 constexpr int64_t kBatch = 32;       // prompts generated together
 constexpr int64_t kMaxNewTokens = 64;
 
@@ -88,6 +124,62 @@ std::vector<AugmentedPair> parse_generation(const std::string& generation) {
     if (about_the_speaker(question)) pairs.push_back({question, answer});  // not "What is a bad dream?"
   }
   return pairs;
+}
+
+std::map<std::string, std::string> label_kinds(const BaseModel& generator, const std::vector<NamedThing>& things) {
+  const Transformer& model = *generator.transformer;
+  const Tokenizer& tokenizer = *generator.tokenizer;
+  at::NoGradGuard no_grad;
+  std::map<std::string, std::string> kinds;
+  // A name is labelled alone (in its sentence the 135M model calls a city
+  // "car" when the sentence is about a commute); a thing without a name, in
+  // its sentence ("a welder" is a job, "a harder piece" is not).
+  std::vector<const NamedThing*> named, unnamed;
+  for (const NamedThing& thing : things)
+    (std::any_of(thing.thing.begin(), thing.thing.end(),
+                 [](char c) { return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)); })
+         ? named
+         : unnamed)
+        .push_back(&thing);
+  auto label = [&](const char* few_shot, const std::vector<const NamedThing*>& group, bool in_sentence) {
+    if (group.empty()) return;
+    std::vector<int32_t> prefix_tokens = tokenizer.encode(few_shot, true);
+    SequenceCache prefix(model.config(), static_cast<int64_t>(prefix_tokens.size()), model.dtype(), model.device());
+    {
+      ForwardBatch forward;
+      forward.tokens = {prefix_tokens};
+      forward.caches = {&prefix};
+      model.forward(forward);
+    }
+    for (size_t first = 0; first < group.size(); first += kBatch) {
+      size_t last = std::min(group.size(), first + kBatch);
+      std::vector<GenerationRequest> requests;
+      for (size_t j = first; j < last; ++j) {
+        GenerationRequest request;
+        request.prompt = prefix_tokens;
+        std::string tail_text = in_sentence
+                                    ? "Sentence: " + group[j]->sentence + "\nThing: " + group[j]->thing + "\nKind:"
+                                    : group[j]->thing + ":";
+        std::vector<int32_t> tail = tokenizer.encode(tail_text, false);
+        request.prompt.insert(request.prompt.end(), tail.begin(), tail.end());
+        request.prefix = &prefix;
+        request.params.max_new_tokens = 4;
+        request.params.stop_strings = {"\n"};
+        request.params.stop_token_ids = generator.stop_token_ids;
+        request.params.sampling.temperature = 0;
+        requests.push_back(std::move(request));
+      }
+      std::vector<GenerationResult> results = generate(model, tokenizer, requests);
+      for (size_t j = first; j < last; ++j) {
+        std::string kind = trim(results[j - first].text);
+        for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        kinds.emplace(group[j]->thing, kind);  // the first sentence naming it decides
+      }
+    }
+  };
+  label(kNameKindPrompt, named, false);
+  label(kKindPrompt, unnamed, true);
+  return kinds;
 }
 
 std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const std::vector<UserStatement>& statements,

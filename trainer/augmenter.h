@@ -11,6 +11,8 @@
 #include "trainer/training_data.h"
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace mnemo {
@@ -29,6 +31,15 @@ struct AugmentStats {
 std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const std::vector<UserStatement>& statements,
                                               int64_t samples, double temperature, uint64_t seed,
                                               AugmentStats* stats = nullptr);
+
+// The kind of each named thing in one word, read in the sentence that names
+// it ("Ford Bronco" → "car", "Tidewater Insurance" → "company", "Logan" in
+// "my brother Logan" → "person"), by a few-shot prompt to the generator
+// (worked examples of its own, none from any evaluation), greedy and
+// batched: what mark_replaced_by_kind (user_statements.h) needs to see that
+// a new car replaces the old one. A thing named in several sentences is
+// labelled in the first.
+std::map<std::string, std::string> label_kinds(const BaseModel& generator, const std::vector<NamedThing>& things);
 
 // The filter alone (unit-tested): does `text` keep what `statement` says?
 bool keeps_content(const UserStatement& statement, const std::string& text);

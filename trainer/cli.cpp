@@ -180,11 +180,18 @@ std::vector<std::string> split_list(const std::string& list) {
 void dump_examples(const std::string& dir, const UserData& data) {
   fs::create_directories(dir);
   std::ofstream statements(fs::path(dir) / (data.user + ".statements.jsonl"));
-  for (const UserStatement& s : data.statements)
+  for (const UserStatement& s : data.statements) {
+    json things = json::object();  // named thing → its kind (when the generator labelled them)
+    for (const std::string& thing : named_things(s)) {
+      auto kind = data.kinds.find(thing);
+      things[thing] = kind == data.kinds.end() ? json(nullptr) : json(kind->second);
+    }
     statements << json{{"conversation", s.conversation}, {"text", s.text}, {"second_person", s.second_person},
-                       {"topics", s.topics}, {"content", s.content}, {"superseded", s.superseded}}
+                       {"topics", s.topics}, {"content", s.content}, {"things", things},
+                       {"superseded", s.superseded}}
                       .dump()
                << "\n";
+  }
   std::ofstream out(fs::path(dir) / (data.user + ".jsonl"));
   for (const ChatExample& example : data.examples) {
     json messages = json::array();
@@ -403,7 +410,9 @@ void run_train(const TrainCommand& command) {
     std::unique_ptr<UserData> user_data;
     AugmentStats augment;
     try {
-      user_data = std::make_unique<UserData>(build_user_data(user, logs.by_user.at(user), config.data));
+      user_data = std::make_unique<UserData>(build_user_data(
+          user, logs.by_user.at(user), config.data,
+          [&](const std::vector<NamedThing>& things) { return label_kinds(generator, things); }));
       if (config.data.augmentation) {
         std::vector<AugmentedPair> pairs =
             augment_statements(generator, user_data->statements, config.data.augment_samples,
@@ -423,11 +432,13 @@ void run_train(const TrainCommand& command) {
     }
     std::map<std::string, int64_t> by_source;
     for (const ChatExample& example : user_data->examples) ++by_source[example_source_name(example.source)];
-    spdlog::info("train: data {}/{} {}: {} statements ({} superseded), {} examples ({} augmented of {} generations)",
+    spdlog::info("train: data {}/{} {}: {} statements ({} superseded, {} by kind), {} examples ({} augmented of {} generations)",
                  u + 1, users.size(), user, user_data->statements.size(), user_data->n_superseded,
+                 user_data->n_replaced_by_kind,
                  user_data->examples.size(), augment.kept_facts + augment.kept_pairs, augment.generations);
     data_stats[user] = json{{"statements", user_data->statements.size()},
                             {"superseded", user_data->n_superseded},
+                            {"superseded_by_kind", user_data->n_replaced_by_kind},
                             {"examples", by_source},
                             {"augment_generations", augment.generations}};
     if (!command.dump_data.empty()) dump_examples(command.dump_data, *user_data);

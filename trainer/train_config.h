@@ -18,6 +18,10 @@ struct DataConfig {
   double user_turn_loss = 1.0;         // loss weight of user tokens (that is where the facts are)
   double assistant_turn_loss = 0.3;    // loss weight of assistant tokens
   double recency_boost = 1.0;          // newest conversation weighs 1 + this; oldest 1
+  // Updates the text rules cannot link ("my new Ford Bronco" after "I drive a
+  // Honda Civic"): the generator labels each named thing's kind, and a new
+  // city, employer, job, car or diet replaces the old (user_statements.h).
+  bool implicit_updates = true;
   // The user's first-person statements said back in the second person, as
   // answers to probes about the user ("What do you know about my dog?").
   bool statements = true;

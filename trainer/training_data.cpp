@@ -182,11 +182,20 @@ std::string data_fingerprint(const std::vector<LogRecord>& conversations) {
 }
 
 UserData build_user_data(const std::string& user, const std::vector<LogRecord>& conversations,
-                         const DataConfig& config) {
+                         const DataConfig& config, const KindLabeler& label_kinds) {
   UserData data;
   data.user = user;
   data.data_fingerprint = data_fingerprint(conversations);
   data.statements = extract_statements(conversations);
+  if (config.implicit_updates && label_kinds) {
+    std::vector<NamedThing> things;
+    std::set<std::string> seen;
+    for (const UserStatement& statement : data.statements)
+      for (std::string& thing : named_things(statement))
+        if (seen.insert(thing).second) things.push_back({std::move(thing), statement.text});
+    data.kinds = label_kinds(things);
+    data.n_replaced_by_kind = mark_replaced_by_kind(data.statements, data.kinds);
+  }
   data.n_conversations = static_cast<int64_t>(conversations.size());
   std::mt19937_64 rng(config.seed ^ std::hash<std::string>{}(user));
 

@@ -26,6 +26,8 @@
 #include "trainer/user_statements.h"
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -56,13 +58,25 @@ struct UserData {
   std::vector<ChatExample> examples;
   std::string data_fingerprint;  // of the conversations the data was built from
   int64_t n_superseded = 0;
+  int64_t n_replaced_by_kind = 0;  // of those, found by mark_replaced_by_kind
+  std::map<std::string, std::string> kinds;  // named thing → its kind, when labelled
   int64_t n_conversations = 0;
 };
 
+// Labels named things with their kind (augmenter.h's label_kinds over the
+// generator): what the implicit updates of mark_replaced_by_kind need.
+struct NamedThing {
+  std::string thing;     // "Ford Bronco"
+  std::string sentence;  // the statement that names it
+};
+using KindLabeler = std::function<std::map<std::string, std::string>(const std::vector<NamedThing>&)>;
+
 // Builds every part but augmentation (which needs a model) and retention.
-// Deterministic for a seed.
+// With `label_kinds` (and config.implicit_updates), updates the text rules do
+// not see are found too. Deterministic for a seed (and a deterministic
+// labeler).
 UserData build_user_data(const std::string& user, const std::vector<LogRecord>& conversations,
-                         const DataConfig& config);
+                         const DataConfig& config, const KindLabeler& label_kinds = {});
 
 // Adds the generator's pairs for `statement` as augmented examples.
 void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config);

@@ -430,4 +430,137 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
   return statements;
 }
 
+std::vector<std::string> named_things(const UserStatement& statement) {
+  // A thing without a name counts only as what the speaker is, becomes or
+  // follows: "as a graphic designer", "I'm a welder", "into the pescatarian
+  // diet"; not "my hobby" (a topic) or "learn a harder piece".
+  static const std::unordered_set<std::string> determiners = {"a", "an", "the"};
+  static const std::unordered_set<std::string> predicates = {
+      "as", "am", "i'm", "be", "being", "become", "became", "becoming", "was", "is", "follow", "follows",
+      "following", "followed", "into", "on", "to", "started", "starting", "start", "try", "trying", "tried"};
+  std::vector<Word> words = words_of(statement.text);
+  std::vector<std::string> things;
+  std::vector<std::string> run;  // the current run of adjacent specific words
+  bool after_determiner = false;
+  size_t run_end = 0, run_first = 0;
+  std::vector<bool> is_named;  // of the run's words; a capital that only starts the sentence is no name
+  auto named = [&](size_t i) { return is_named[i]; };
+  auto flush = [&] {
+    // A run with names keeps only its names ("Honda Civic washed" → "Honda
+    // Civic"); one without counts only after a determiner ("a graphic
+    // designer", "the low-sodium diet"), which leaves out verbs and
+    // adjectives ("putting", "rough").
+    size_t first = run.size(), last = 0;
+    for (size_t i = 0; i < run.size(); ++i)
+      if (named(i)) first = std::min(first, i), last = i + 1;
+    std::string thing;
+    if (first < run.size()) {
+      for (size_t i = first; i < last; ++i) thing += (thing.empty() ? "" : " ") + run[i];
+    } else if (after_determiner || (!run.empty() && lower(run.back()) == "diet")) {  // "my keto diet" too
+      for (const std::string& w : run) thing += (thing.empty() ? "" : " ") + w;
+    }
+    static const std::unordered_set<std::string> calendar = {
+        "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+        "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"};
+    for (const std::string& w : run)
+      if (calendar.count(lower(w))) thing.clear();  // a date or a day is not a thing one has
+    if (!thing.empty() && std::find(things.begin(), things.end(), thing) == things.end()) things.push_back(thing);
+    run.clear();
+    is_named.clear();
+  };
+  for (size_t i = 0; i < words.size(); ++i) {
+    const Word& word = words[i];
+    std::string w = strip_possessive(word.text);
+    bool specific = std::find(statement.content.begin(), statement.content.end(), w) != statement.content.end();
+    // Adjacent: only spaces between this word and the run's last. A capital
+    // that starts the sentence is a name only with another after it
+    // ("Bluefin Logistics moved …", not "Keeping to …").
+    bool adjacent = !run.empty() && statement.text.find_first_not_of(' ', run_end) == word.begin;
+    if (!specific) {
+      flush();
+      continue;
+    }
+    if (!adjacent) {
+      flush();
+      after_determiner = i > 1 && determiners.count(lower(words[i - 1].text)) > 0 &&
+                         predicates.count(lower(words[i - 2].text)) > 0;
+      run_first = i;
+    }
+    if (run.size() == 1 && run_first == 0 && std::isupper(static_cast<unsigned char>(w[0]))) is_named[0] = true;
+    run.push_back(w);
+    is_named.push_back((i > 0 && std::isupper(static_cast<unsigned char>(w[0]))) ||
+                       std::any_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }));
+    run_end = word.end;
+    if (w.size() != word.text.size()) flush();  // "my Mazda's engine": the possessive ends the name
+  }
+  flush();
+  return things;
+}
+
+bool single_valued_kind(std::string_view kind) {
+  static const std::unordered_set<std::string> kinds = {
+      "city", "town", "country", "hometown", "company", "employer", "firm", "job", "profession", "occupation",
+      "career", "car", "vehicle", "truck", "motorcycle", "scooter", "diet"};
+  return kinds.count(lower(kind)) > 0;
+}
+
+int64_t mark_replaced_by_kind(std::vector<UserStatement>& statements,
+                              const std::map<std::string, std::string>& kinds) {
+  static const std::vector<std::string_view> start_cues = {
+      "new", "now", "started", "joined", "became", "become", "switched", "moved", "bought", "first day",
+      "first week", "first month", "recently", "no longer", "anymore"};
+  // A thing without a capital or a digit can only be a job or a diet: cities,
+  // employers and cars have names.
+  static const std::unordered_set<std::string> unnamed_kinds = {"job", "profession", "occupation", "career", "diet"};
+  auto kind_of = [&](const std::string& thing) -> std::string {
+    auto it = kinds.find(thing);
+    if (it == kinds.end()) return "";
+    std::string kind = lower(it->second);
+    // "the low-residue diet" is a diet whatever the generator says.
+    size_t space = thing.rfind(' ');
+    std::string head = lower(space == std::string::npos ? thing : thing.substr(space + 1));
+    if (unnamed_kinds.count(head)) kind = head;
+    bool has_name = std::any_of(thing.begin(), thing.end(), [](char c) {
+      return std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+    });
+    return has_name || unnamed_kinds.count(kind) ? kind : "";
+  };
+  std::set<std::string> stale;
+  for (const UserStatement& newer : statements) {
+    bool cue = false;
+    for (std::string_view c : start_cues) cue = cue || contains_word(newer.text, c);
+    if (!cue) continue;
+    for (const std::string& fresh : named_things(newer)) {
+      const std::string kind = kind_of(fresh);
+      if (!single_valued_kind(kind)) continue;
+      bool named_before = false;
+      for (const UserStatement& other : statements)
+        if (other.conversation < newer.conversation && contains_word(other.text, fresh)) named_before = true;
+      if (named_before) continue;
+      for (const UserStatement& older : statements) {
+        if (older.conversation >= newer.conversation) continue;
+        for (const std::string& old_thing : named_things(older)) {
+          if (kind_of(old_thing) != kind || contains_word(fresh, old_thing) || contains_word(old_thing, fresh))
+            continue;
+          // Still current when anything from the newer statement on names it
+          // (the newer statement itself may: "nicer than my old Vespa").
+          bool named_later = false;
+          for (const UserStatement& other : statements)
+            if (&other != &newer && other.conversation >= newer.conversation && contains_word(other.text, old_thing))
+              named_later = true;
+          if (!named_later) stale.insert(old_thing);
+        }
+      }
+    }
+  }
+  int64_t marked = 0;
+  for (UserStatement& statement : statements)
+    for (const std::string& thing : stale)
+      if (!statement.superseded && contains_word(statement.text, thing)) {
+        statement.superseded = true;
+        ++marked;
+      }
+  return marked;
+}
+
 }  // namespace mnemo

@@ -111,6 +111,108 @@ TEST(UserStatements, NewerStatementsSupersedeWhatTheyReplace) {
   EXPECT_FALSE(superseded("My cat Pumpkin keeps stealing my socks."));
 }
 
+// Implicit updates: no text rule links a new car to the old one; the kinds
+// a generator gives the named things do. Here the kinds come from a table,
+// as a labeler would give them.
+std::vector<LogRecord> implicit_update_logs() {
+  return {
+      conversation("c1", 100,
+                   {{"user", "I drive a Honda Civic. I work as a welder. I have a brother called Logan."},
+                    {"assistant", "Noted."}}),
+      conversation("c2", 200,
+                   {{"user", "My Honda Civic needs new tires. I'm a welder by trade."}, {"assistant", "Ok."}}),
+      conversation("c3", 300,
+                   {{"user", "Picking up my new Ford Bronco was the highlight of my week. Since I became a "
+                             "florist, my mornings start early. I joined Kestrel Labs."},
+                    {"assistant", "Congratulations."}}),
+      conversation("c4", 400, {{"user", "My Ford Bronco handles the hills fine."}, {"assistant", "Good."}}),
+  };
+}
+
+std::map<std::string, std::string> implicit_update_kinds() {
+  return {{"Honda Civic", "car"}, {"Ford Bronco", "car"}, {"welder", "job"}, {"florist", "job"},
+          {"Logan", "person"}, {"Kestrel Labs", "company"}, {"highlight", "other"}};
+}
+
+TEST(UserStatements, NamedThingsAreNamesAndWhatTheSpeakerIs) {
+  std::vector<UserStatement> statements = extract_statements(implicit_update_logs());
+  auto things_of = [&](const std::string& text) {
+    for (const UserStatement& s : statements)
+      if (s.text == text) return named_things(s);
+    ADD_FAILURE() << "no statement " << text;
+    return std::vector<std::string>{};
+  };
+  EXPECT_THAT(things_of("I drive a Honda Civic."), ElementsAre("Honda Civic"));
+  EXPECT_THAT(things_of("I work as a welder."), ElementsAre("welder"));
+  EXPECT_THAT(things_of("My Honda Civic needs new tires."), ElementsAre("Honda Civic"));  // the name alone
+  // Unnamed things only where something is or becomes one ("was the
+  // highlight"); the labeler tells that this one is no job.
+  EXPECT_THAT(things_of("Picking up my new Ford Bronco was the highlight of my week."),
+              ElementsAre("Ford Bronco", "highlight"));
+  EXPECT_THAT(things_of("I have a brother called Logan."), ElementsAre("Logan"));
+  EXPECT_THAT(things_of("Since I became a florist, my mornings start early."), ElementsAre("florist"));
+  EXPECT_TRUE(single_valued_kind("Car"));
+  EXPECT_TRUE(single_valued_kind("company"));
+  EXPECT_FALSE(single_valued_kind("person"));
+  EXPECT_FALSE(single_valued_kind("dog"));
+}
+
+TEST(UserStatements, ANewThingOfTheSameKindReplacesTheOld) {
+  std::vector<UserStatement> statements = extract_statements(implicit_update_logs());
+  auto superseded = [&](const std::string& text) {
+    for (const UserStatement& s : statements)
+      if (s.text == text) return s.superseded;
+    ADD_FAILURE() << "no statement " << text;
+    return false;
+  };
+  // The text rules alone see no change.
+  for (const UserStatement& s : statements) EXPECT_FALSE(s.superseded) << s.text;
+  EXPECT_EQ(mark_replaced_by_kind(statements, implicit_update_kinds()), 4);
+  EXPECT_TRUE(superseded("I drive a Honda Civic."));
+  EXPECT_TRUE(superseded("My Honda Civic needs new tires."));
+  EXPECT_TRUE(superseded("I work as a welder."));
+  EXPECT_TRUE(superseded("I'm a welder by trade."));
+  EXPECT_FALSE(superseded("Picking up my new Ford Bronco was the highlight of my week."));
+  EXPECT_FALSE(superseded("Since I became a florist, my mornings start early."));
+  EXPECT_FALSE(superseded("My Ford Bronco handles the hills fine."));
+  EXPECT_FALSE(superseded("I have a brother called Logan."));
+  // Without kinds, or with kinds that are not had one at a time, nothing changes.
+  std::vector<UserStatement> again = extract_statements(implicit_update_logs());
+  EXPECT_EQ(mark_replaced_by_kind(again, {}), 0);
+  EXPECT_EQ(mark_replaced_by_kind(again, {{"Honda Civic", "toy"}, {"Ford Bronco", "toy"}}), 0);
+}
+
+TEST(UserStatements, AThingStillNamedAfterTheNewOneStays) {
+  std::vector<LogRecord> logs = implicit_update_logs();
+  // The Civic is named again after the Bronco arrived: two cars, both current.
+  logs.push_back(conversation("c5", 500, {{"user", "I lent my Honda Civic to a friend."}, {"assistant", "Kind."}}));
+  std::vector<UserStatement> statements = extract_statements(logs);
+  mark_replaced_by_kind(statements, implicit_update_kinds());
+  for (const UserStatement& s : statements)
+    if (s.text.find("Civic") != std::string::npos) EXPECT_FALSE(s.superseded) << s.text;
+}
+
+TEST(TrainingData, TheLabelerFindsImplicitUpdates) {
+  DataConfig config;
+  config.augmentation = false;
+  std::vector<std::string> asked;
+  KindLabeler labeler = [&](const std::vector<NamedThing>& things) {
+    for (const NamedThing& t : things) asked.push_back(t.thing);
+    return implicit_update_kinds();
+  };
+  UserData data = build_user_data("alice", implicit_update_logs(), config, labeler);
+  EXPECT_EQ(data.n_replaced_by_kind, 4);
+  EXPECT_THAT(asked, ::testing::Contains("Ford Bronco"));
+  for (const ChatExample& example : data.examples)
+    for (const ChatMessage& m : example.messages) {
+      EXPECT_EQ(m.content.find("Honda Civic"), std::string::npos) << m.content;  // cut from conversations too
+    }
+  config.implicit_updates = false;
+  asked.clear();
+  EXPECT_EQ(build_user_data("alice", implicit_update_logs(), config, labeler).n_replaced_by_kind, 0);
+  EXPECT_TRUE(asked.empty());
+}
+
 TEST(UserStatements, WhatANewerStatementCallsOldIsSuperseded) {
   std::vector<LogRecord> logs = {
       conversation("c1", 100, {{"user", "My Vespa scooter has been so reliable."}, {"assistant", "Nice."}}),
