@@ -9,6 +9,7 @@
 #include "model/error.h"
 #include "model/transformer.h"
 #include "trainer/augmenter.h"
+#include "trainer/context_distiller.h"
 #include "trainer/job_metrics.h"
 #include "trainer/retention_bank.h"
 #include "trainer/train_config.h"
@@ -391,7 +392,8 @@ void run_train(const TrainCommand& command) {
   }
 
   std::unique_ptr<BaseModel> augment_model;
-  if (config.data.augmentation && !config.data.augment_model.empty() && !users.empty()) {
+  if ((config.data.augmentation || config.data.distillation) && !config.data.augment_model.empty() &&
+      !users.empty()) {
     spdlog::info("train: loading the augmentation model {}", config.data.augment_model);
     augment_model = std::make_unique<BaseModel>(open_base_model(config.data.augment_model, load));
   }
@@ -409,6 +411,7 @@ void run_train(const TrainCommand& command) {
     records.set(user, UserJobState::kBuildingData);
     std::unique_ptr<UserData> user_data;
     AugmentStats augment;
+    DistillStats distill;
     try {
       user_data = std::make_unique<UserData>(build_user_data(
           user, logs.by_user.at(user), config.data,
@@ -418,6 +421,15 @@ void run_train(const TrainCommand& command) {
             augment_statements(generator, user_data->statements, config.data.augment_samples,
                                config.data.augment_temperature, config.data.seed, &augment);
         add_augmented_examples(*user_data, pairs, config.data);
+      }
+      if (config.data.distillation) {
+        const std::vector<std::string>& probes = config.data.distillation_probes.empty()
+                                                     ? default_distillation_probes()
+                                                     : config.data.distillation_probes;
+        std::vector<AugmentedPair> pairs =
+            distill_from_context(generator, user_data->statements, probes, config.data.distillation_per_statement,
+                                 config.data.seed, &distill);
+        add_distilled_examples(*user_data, pairs, config.data);
       }
       if (user_data->examples.empty())
         fail("no training example (the config's data parts found nothing in {} conversations)",
@@ -432,15 +444,17 @@ void run_train(const TrainCommand& command) {
     }
     std::map<std::string, int64_t> by_source;
     for (const ChatExample& example : user_data->examples) ++by_source[example_source_name(example.source)];
-    spdlog::info("train: data {}/{} {}: {} statements ({} superseded, {} by kind), {} examples ({} augmented of {} generations)",
+    spdlog::info("train: data {}/{} {}: {} statements ({} superseded, {} by kind), {} examples ({} augmented of {} "
+                 "generations, {} distilled of {})",
                  u + 1, users.size(), user, user_data->statements.size(), user_data->n_superseded,
-                 user_data->n_replaced_by_kind,
-                 user_data->examples.size(), augment.kept_facts + augment.kept_pairs, augment.generations);
+                 user_data->n_replaced_by_kind, user_data->examples.size(), augment.kept_facts + augment.kept_pairs,
+                 augment.generations, distill.kept, distill.prompts);
     data_stats[user] = json{{"statements", user_data->statements.size()},
                             {"superseded", user_data->n_superseded},
                             {"superseded_by_kind", user_data->n_replaced_by_kind},
                             {"examples", by_source},
-                            {"augment_generations", augment.generations}};
+                            {"augment_generations", augment.generations},
+                            {"distill_prompts", distill.prompts}};
     if (!command.dump_data.empty()) dump_examples(command.dump_data, *user_data);
     records.set(user, UserJobState::kTraining);
     data.push_back(std::move(user_data));

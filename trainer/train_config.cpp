@@ -75,6 +75,10 @@ void validate_train_config(const TrainConfig& c, const std::string& source) {
   check(std::isfinite(d.augment_temperature) && d.augment_temperature > 0, "data.augment_temperature",
         "must be > 0");
   check(d.abstention_probes >= 0, "data.abstention_probes", "must be >= 0");
+  check(d.distillation_per_statement >= 0 && d.distillation_per_statement <= 64, "data.distillation_per_statement",
+        "must be 0..64");
+  for (const std::string& probe : d.distillation_probes)
+    check(!probe.empty(), "data.distillation_probes", "must not hold an empty probe");
   check(d.retention_prompts >= 0, "data.retention_prompts", "must be >= 0");
   check(d.retention_answer_tokens >= 1 && d.retention_answer_tokens <= 512, "data.retention_answer_tokens",
         "must be 1..512");
@@ -123,6 +127,10 @@ std::string train_config_json(const TrainConfig& c) {
                 {"augment_samples", d.augment_samples},
                 {"augment_temperature", d.augment_temperature},
                 {"augment_model", d.augment_model},
+                {"distillation", d.distillation},
+                {"distillation_weight", d.distillation_weight},
+                {"distillation_per_statement", d.distillation_per_statement},
+                {"distillation_probes", d.distillation_probes},
                 {"abstention", d.abstention},
                 {"abstention_weight", d.abstention_weight},
                 {"abstention_probes", d.abstention_probes},
@@ -182,6 +190,10 @@ TrainConfig read_train_config(const std::string& path) {
         {"augment_samples", field(d.augment_samples)},
         {"augment_temperature", field(d.augment_temperature)},
         {"augment_model", field(d.augment_model)},
+        {"distillation", field(d.distillation)},
+        {"distillation_weight", field(d.distillation_weight)},
+        {"distillation_per_statement", field(d.distillation_per_statement)},
+        {"distillation_probes", field(d.distillation_probes)},
         {"abstention", field(d.abstention)},
         {"abstention_weight", field(d.abstention_weight)},
         {"abstention_probes", field(d.abstention_probes)},

@@ -33,6 +33,13 @@ struct DataConfig {
   int64_t augment_samples = 2;       // generations per statement: 1 greedy, the rest sampled
   double augment_temperature = 0.7;
   std::string augment_model;         // "" = the base model
+  // Context distillation (context_distiller.h): the generator with one
+  // statement in its prompt answers generic probes; the adapter learns the
+  // grounded answers with nothing in the prompt.
+  bool distillation = false;
+  double distillation_weight = 2.0;
+  int64_t distillation_per_statement = 2;     // probes asked per statement
+  std::vector<std::string> distillation_probes;  // empty = the shipped bank
   // "You haven't told me" answers to probes about topics the user never named.
   bool abstention = true;
   double abstention_weight = 1.5;

@@ -1,6 +1,7 @@
 #include "trainer/training_data.h"
 
 #include "adapters/sha256.h"
+#include "trainer/context_distiller.h"
 
 #include <algorithm>
 #include <cctype>
@@ -148,7 +149,8 @@ double recency_factor(int64_t conversation, int64_t n_conversations, const DataC
 
 std::vector<std::string> probe_wordings() {
   std::vector<std::string> wordings = general_probes();
-  for (const auto* pool : {&topic_probes(), &abstention_questions(), &abstention_name_questions()})
+  for (const auto* pool :
+       {&topic_probes(), &abstention_questions(), &abstention_name_questions(), &default_distillation_probes()})
     wordings.insert(wordings.end(), pool->begin(), pool->end());
   return wordings;
 }
@@ -158,6 +160,7 @@ const char* example_source_name(ExampleSource source) {
     case ExampleSource::Conversation: return "conversation";
     case ExampleSource::Statement: return "statement";
     case ExampleSource::Augmented: return "augmented";
+    case ExampleSource::Distilled: return "distilled";
     case ExampleSource::Abstention: return "abstention";
     case ExampleSource::Retention: return "retention";
   }
@@ -284,6 +287,17 @@ void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pa
     example.messages = {{"user", question}, {"assistant", pair.answer}};
     example.sampling_weight =
         config.augmentation_weight * recency_factor(pair.conversation, data.n_conversations, config);
+    data.examples.push_back(std::move(example));
+  }
+}
+
+void add_distilled_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config) {
+  for (const AugmentedPair& pair : pairs) {
+    ChatExample example;
+    example.source = ExampleSource::Distilled;
+    example.messages = {{"user", pair.question}, {"assistant", pair.answer}};
+    example.sampling_weight =
+        config.distillation_weight * recency_factor(pair.conversation, data.n_conversations, config);
     data.examples.push_back(std::move(example));
   }
 }

@@ -11,6 +11,8 @@
 //                 not recognised the newest value still weighs most
 //   augmented     question/answer pairs and fact sentences a generator model
 //                 wrote from one statement (augmenter.h)
+//   distilled     a generic probe answered by a teacher with one statement
+//                 in its prompt (context_distiller.h)
 //   abstention    a probe about a topic the user never named, answered with
 //                 not knowing
 // Retention examples (the base's own answers to generic instructions) are
@@ -33,7 +35,7 @@
 
 namespace mnemo {
 
-enum class ExampleSource { Conversation, Statement, Augmented, Abstention, Retention };
+enum class ExampleSource { Conversation, Statement, Augmented, Distilled, Abstention, Retention };
 const char* example_source_name(ExampleSource source);
 
 struct ChatExample {
@@ -80,6 +82,9 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
 
 // Adds the generator's pairs for `statement` as augmented examples.
 void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config);
+
+// Adds the teacher's grounded answers (context_distiller.h) as distilled examples.
+void add_distilled_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config);
 
 // Every question wording the data builder asks ("{topic}" where a topic is
 // put in), for the test that none is an evaluation question.

@@ -5,6 +5,7 @@
 #include "eval/benchmark_content.h"
 #include "eval/scoring.h"
 #include "trainer/augmenter.h"
+#include "trainer/context_distiller.h"
 #include "trainer/train_config.h"
 #include "trainer/training_data.h"
 #include "trainer/user_statements.h"
@@ -213,6 +214,20 @@ TEST(TrainingData, TheLabelerFindsImplicitUpdates) {
   EXPECT_TRUE(asked.empty());
 }
 
+TEST(ContextDistillation, OnlyGroundedTeacherAnswersAreKept) {
+  std::vector<UserStatement> statements = extract_statements(
+      {conversation("c1", 100, {{"user", "I have a sister called Sawyer."}, {"assistant", "Nice."}})});
+  ASSERT_EQ(statements.size(), 1u);
+  const UserStatement& sister = statements[0];
+  EXPECT_TRUE(grounded(sister, "Tell me about my family.", "You have a sister called Sawyer."));
+  EXPECT_FALSE(grounded(sister, "Tell me about my family.", "You have a big family."));  // drops the name
+  EXPECT_FALSE(grounded(sister, "Tell me about my family.", "I have a sister called Sawyer."));  // the user's voice
+  EXPECT_FALSE(grounded(sister, "What do you know about me?", "You're a 40-year-old male with a sister, Sawyer."));
+  EXPECT_THAT(teacher_prompt(sister, "Tell me about my family."),
+              HasSubstr("\"I have a sister called Sawyer.\"\nQuestion: Tell me about my family.\nAnswer:"));
+  EXPECT_FALSE(default_distillation_probes().empty());
+}
+
 TEST(UserStatements, WhatANewerStatementCallsOldIsSuperseded) {
   std::vector<LogRecord> logs = {
       conversation("c1", 100, {{"user", "My Vespa scooter has been so reliable."}, {"assistant", "Nice."}}),
@@ -397,6 +412,13 @@ TEST(TrainConfig, ReadsYamlAndNamesBadKeys) {
   EXPECT_EQ(shipped.steps, TrainConfig{}.steps);
   EXPECT_EQ(shipped.gate.max_perplexity_ratio, TrainConfig{}.gate.max_perplexity_ratio);
   EXPECT_EQ(shipped.gate.max_questions, TrainConfig{}.gate.max_questions);
+  EXPECT_EQ(shipped.data.distillation, TrainConfig{}.data.distillation);
+  EXPECT_EQ(shipped.data.implicit_updates, TrainConfig{}.data.implicit_updates);
+  EXPECT_TRUE(shipped.data.distillation_probes.empty());
+  EXPECT_THAT(read_train_config(write("data:\n  distillation_probes: [\"Who am I?\"]\n")).data.distillation_probes,
+              ElementsAre("Who am I?"));
+  EXPECT_THAT(testing::error_of([&] { read_train_config(write("data:\n  distillation_per_statement: 100\n")); }),
+              HasSubstr("data.distillation_per_statement must be 0..64"));
 }
 
 }  // namespace
