@@ -6,7 +6,9 @@
 # (the default); report on the test split. Writes
 # bench/results/memory_ablation_<split>.json and prints a table.
 # Usage: bench/memory_ablation/run.sh [--split dev|test] [--users N] [--seed N]
-#          [--variants a,b,...] [--threads N]
+#          [--variants a,b,...] [--threads N] [--resume]
+# --resume keeps the rows of variants an earlier, interrupted run of the same
+# work directory measured (each row records when it was measured).
 # Variants: conversations (the user's conversations only), statements (+ the
 # statements said back under probes), augmented (+ the generator's rewrites
 # and question/answer pairs), default (+ abstention and KL retention: the
@@ -15,10 +17,10 @@
 # without the KL anchor), no_implicit_updates (the default without the
 # generator's kinds), abstention_x2 (twice the abstention probes and weight).
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-split=dev users=6 seed="" threads=2
+split=dev users=6 seed="" threads=2 resume=0
 variants=conversations,statements,augmented,default,all_modules
 while (($#)); do
   case $1 in
@@ -27,6 +29,7 @@ while (($#)); do
     --seed) seed=$2; shift 2 ;;
     --variants) variants=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --resume) resume=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -87,21 +90,27 @@ run_variant() {  # NAME: train, evaluate; prints its JSON row
     --questions "$work/users/questions.jsonl" --users "$user_list" --conditions adapter \
     --adapters "$dir/adapters" --out "$dir/eval" --no-chart > "$dir/eval.log" 2>&1
   .venv/bin/python - "$name" "$dir" "$started" "$ended" "$users" <<'PY'
-import json, sys
+import datetime, json, sys
 name, d, started, ended, users = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 c = json.load(open(f"{d}/eval/summary.json"))["conditions"]["adapter"]
 config = open(f"{d}/train.yaml").read()
 row = {"variant": name, "users": users, "questions": sum(v for k, v in c["n"].items() if k != "truncated_prompts"),
        "recall": round(c["recall"], 3), "update": round(c["update"], 3), "abstention": round(c["abstention"], 3),
        "leakage": round(c["leakage"], 3), "perplexity_ratio": round(c["retention_ppl_ratio"], 3),
-       "train_seconds_per_user": round((float(ended) - float(started)) / users, 1), "config": config}
+       "train_seconds_per_user": round((float(ended) - float(started)) / users, 1),
+       "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "config": config}
 print(json.dumps(row))
 PY
 }
 
 # Rows are kept as they come, so a run cut short still shows what it measured.
-: > "$work/rows.jsonl"
+[ "$resume" = 1 ] && [ -f "$work/rows.jsonl" ] || : > "$work/rows.jsonl"
 for name in ${variants//,/ }; do
+  if grep -q "\"variant\": \"$name\"" "$work/rows.jsonl"; then
+    echo "ablation: $name (kept from the earlier run)" >&2
+    grep "\"variant\": \"$name\"" "$work/rows.jsonl"
+    continue
+  fi
   echo "ablation: $name" >&2
   run_variant "$name" | tee -a "$work/rows.jsonl"
 done | .venv/bin/python bench/write_results.py --name "memory_ablation_$split" --param model=SmolLM2-135M-Instruct \
