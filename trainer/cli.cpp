@@ -178,33 +178,6 @@ std::vector<std::string> split_list(const std::string& list) {
   return items;
 }
 
-void dump_examples(const std::string& dir, const UserData& data) {
-  fs::create_directories(dir);
-  std::ofstream statements(fs::path(dir) / (data.user + ".statements.jsonl"));
-  for (const UserStatement& s : data.statements) {
-    json things = json::object();  // named thing → its kind (when the generator labelled them)
-    for (const std::string& thing : named_things(s)) {
-      auto kind = data.kinds.find(thing);
-      things[thing] = kind == data.kinds.end() ? json(nullptr) : json(kind->second);
-    }
-    statements << json{{"conversation", s.conversation}, {"text", s.text}, {"second_person", s.second_person},
-                       {"topics", s.topics}, {"content", s.content}, {"things", things},
-                       {"superseded", s.superseded}}
-                      .dump()
-               << "\n";
-  }
-  std::ofstream out(fs::path(dir) / (data.user + ".jsonl"));
-  for (const ChatExample& example : data.examples) {
-    json messages = json::array();
-    for (const ChatMessage& m : example.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
-    out << json{{"source", example_source_name(example.source)},
-                {"weight", example.sampling_weight},
-                {"messages", messages}}
-               .dump()
-        << "\n";
-  }
-}
-
 // The summary's entries of the users whose live adapter stays.
 json unchanged_entries(const std::vector<TrainDecision>& kept) {
   json entries = json::array();
@@ -455,7 +428,7 @@ void run_train(const TrainCommand& command) {
                             {"examples", by_source},
                             {"augment_generations", augment.generations},
                             {"distill_prompts", distill.prompts}};
-    if (!command.dump_data.empty()) dump_examples(command.dump_data, *user_data);
+    if (!command.dump_data.empty()) dump_user_data(command.dump_data, *user_data);
     records.set(user, UserJobState::kTraining);
     data.push_back(std::move(user_data));
   }

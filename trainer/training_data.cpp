@@ -1,10 +1,14 @@
 #include "trainer/training_data.h"
 
 #include "adapters/sha256.h"
+
+#include <nlohmann/json.hpp>
 #include "trainer/context_distiller.h"
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -299,6 +303,32 @@ void add_distilled_examples(UserData& data, const std::vector<AugmentedPair>& pa
     example.sampling_weight =
         config.distillation_weight * recency_factor(pair.conversation, data.n_conversations, config);
     data.examples.push_back(std::move(example));
+  }
+}
+
+void dump_user_data(const std::string& dir, const UserData& data) {
+  using json = nlohmann::json;
+  std::filesystem::create_directories(dir);
+  std::ofstream statements(std::filesystem::path(dir) / (data.user + ".statements.jsonl"));
+  for (const UserStatement& s : data.statements) {
+    json things = json::object();  // named thing → its kind (when the generator labelled them)
+    for (const std::string& thing : named_things(s)) {
+      auto kind = data.kinds.find(thing);
+      things[thing] = kind == data.kinds.end() ? json(nullptr) : json(kind->second);
+    }
+    statements << json{{"conversation", s.conversation}, {"text", s.text}, {"second_person", s.second_person},
+                       {"topics", s.topics}, {"content", s.content}, {"things", things}, {"superseded", s.superseded}}
+                      .dump()
+               << "\n";
+  }
+  std::ofstream out(std::filesystem::path(dir) / (data.user + ".jsonl"));
+  for (const ChatExample& example : data.examples) {
+    json messages = json::array();
+    for (const ChatMessage& m : example.messages) messages.push_back({{"role", m.role}, {"content", m.content}});
+    out << json{{"source", example_source_name(example.source)}, {"weight", example.sampling_weight},
+                {"messages", messages}}
+               .dump()
+        << "\n";
   }
 }
 

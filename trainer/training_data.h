@@ -86,6 +86,11 @@ void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pa
 // Adds the teacher's grounded answers (context_distiller.h) as distilled examples.
 void add_distilled_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config);
 
+// `mnemo train --dump-data DIR`: DIR/<user>.statements.jsonl (each statement,
+// its named things and their kinds, whether superseded) and DIR/<user>.jsonl
+// (every example with its source and sampling weight).
+void dump_user_data(const std::string& dir, const UserData& data);
+
 // Every question wording the data builder asks ("{topic}" where a topic is
 // put in), for the test that none is an evaluation question.
 std::vector<std::string> probe_wordings();
