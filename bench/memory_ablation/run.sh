@@ -4,7 +4,7 @@
 # changed) and asked their questions with the `adapter` condition of
 # `mnemo eval`, one variant after another in one run. Tune on the dev split
 # (the default); report on the test split. Writes
-# bench/results/memory_ablation_<split>.json and prints a table.
+# bench/results/memory_ablation_<split>.json (and .png) and prints a table.
 # Usage: bench/memory_ablation/run.sh [--split dev|test] [--users N] [--seed N]
 #          [--variants a,b,...] [--threads N] [--resume]
 # --resume keeps the rows of variants an earlier, interrupted run of the same
@@ -118,3 +118,5 @@ done | .venv/bin/python bench/write_results.py --name "memory_ablation_$split" -
     --param condition="adapter (the user's adapter, the question alone)" \
     --param baseline="the variants are each other's baselines; none/context/bm25 in bench/results/memory_eval*.json" \
     --columns variant,recall,update,abstention,leakage,perplexity_ratio,train_seconds_per_user
+.venv/bin/python bench/memory_ablation/chart.py "bench/results/memory_ablation_$split.json" \
+    "bench/results/memory_ablation_$split.png"
