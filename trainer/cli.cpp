@@ -488,8 +488,11 @@ void run_train(const TrainCommand& command) {
     for (size_t m = 0; m < results.size(); ++m) {
       const std::string& user = results[m].user;
       auto resumed = resume.from.find(user);
+      // Resumed from the final checkpoint of a training this job already
+      // counted (a run killed after that, even while it rebuilt the data,
+      // must not count it again).
       const bool trained_before = resumed != resume.from.end() && resumed->second.step == config.steps &&
-                                  records.state_at_open(user) == UserJobState::kEvaluating;
+                                  records.trainings_completed(user) > 0;
       records.set(user, UserJobState::kEvaluating, /*training_completed=*/!trained_before);
       const auto output_started = Clock::now();
       json entry = finish_user(output, results[m], *members[m], data_stats[user], gate_seconds);

@@ -262,15 +262,14 @@ void JobRecords::begin(const std::string& user, const std::string& data_fingerpr
     record.user = user;
     record.data_fingerprint = data_fingerprint;
   }
-  state_at_open_[user] = record.state;
   ++record.runs;
   records_[user] = record;
   job_->put(record);
 }
 
-UserJobState JobRecords::state_at_open(const std::string& user) const {
-  auto found = state_at_open_.find(user);
-  return found == state_at_open_.end() ? UserJobState::kPending : found->second;
+int64_t JobRecords::trainings_completed(const std::string& user) const {
+  auto found = records_.find(user);
+  return found == records_.end() ? 0 : found->second.trainings_completed;
 }
 
 void JobRecords::set(const std::string& user, UserJobState state, bool training_completed) {

@@ -108,8 +108,8 @@ class JobRecords {
   // The user's record (the earlier run's when it is of these same logs),
   // counted as worked on by this run.
   void begin(const std::string& user, const std::string& data_fingerprint, std::optional<UserJob> earlier);
-  // The user's state when this run began (pending for a new record).
-  UserJobState state_at_open(const std::string& user) const;
+  // How many times this job has trained the user to completion (0 without a job).
+  int64_t trainings_completed(const std::string& user) const;
   void set(const std::string& user, UserJobState state, bool training_completed = false);
   // The user's job ended as its summary `entry` says (published, rejected,
   // trained or failed); its checkpoint goes.
@@ -118,7 +118,6 @@ class JobRecords {
  private:
   TrainJob* job_;
   std::map<std::string, UserJob> records_;
-  std::map<std::string, UserJobState> state_at_open_;
 };
 
 // The fingerprint of the examples a user trains on: a checkpoint resumes only
