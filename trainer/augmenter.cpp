@@ -86,6 +86,15 @@ std::string trim(std::string text) {
 
 }  // namespace
 
+SequenceCache prefill_prefix(const Transformer& model, const std::vector<int32_t>& tokens) {
+  SequenceCache prefix(model.config(), static_cast<int64_t>(tokens.size()), model.dtype(), model.device());
+  ForwardBatch forward;
+  forward.tokens = {tokens};
+  forward.caches = {&prefix};
+  model.forward(forward);
+  return prefix;
+}
+
 bool keeps_content(const UserStatement& statement, const std::string& text) {
   int64_t named = 0, other = 0, other_kept = 0;
   for (const std::string& word : statement.content) {
@@ -144,13 +153,7 @@ std::map<std::string, std::string> label_kinds(const BaseModel& generator, const
   auto label = [&](const char* few_shot, const std::vector<const NamedThing*>& group, bool in_sentence) {
     if (group.empty()) return;
     std::vector<int32_t> prefix_tokens = tokenizer.encode(few_shot, true);
-    SequenceCache prefix(model.config(), static_cast<int64_t>(prefix_tokens.size()), model.dtype(), model.device());
-    {
-      ForwardBatch forward;
-      forward.tokens = {prefix_tokens};
-      forward.caches = {&prefix};
-      model.forward(forward);
-    }
+    SequenceCache prefix = prefill_prefix(model, prefix_tokens);
     for (size_t first = 0; first < group.size(); first += kBatch) {
       size_t last = std::min(group.size(), first + kBatch);
       std::vector<GenerationRequest> requests;
@@ -190,13 +193,7 @@ std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const 
   at::NoGradGuard no_grad;
   // The worked examples are the same for every statement: prefill them once.
   std::vector<int32_t> prefix_tokens = tokenizer.encode(kFewShotPrompt, true);
-  SequenceCache prefix(model.config(), static_cast<int64_t>(prefix_tokens.size()), model.dtype(), model.device());
-  {
-    ForwardBatch forward;
-    forward.tokens = {prefix_tokens};
-    forward.caches = {&prefix};
-    model.forward(forward);
-  }
+  SequenceCache prefix = prefill_prefix(model, prefix_tokens);
 
   struct Job {
     const UserStatement* statement;

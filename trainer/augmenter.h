@@ -18,6 +18,12 @@
 namespace mnemo {
 
 struct BaseModel;
+class SequenceCache;
+class Transformer;
+
+// The KV cache of `tokens` (a few-shot prompt's worked examples, shared by
+// every request generated after it), prefilled once.
+SequenceCache prefill_prefix(const Transformer& model, const std::vector<int32_t>& tokens);
 
 struct AugmentStats {
   int64_t statements = 0;

@@ -80,13 +80,7 @@ std::vector<AugmentedPair> distill_from_context(const BaseModel& teacher, const 
   const Transformer& model = *teacher.transformer;
   const Tokenizer& tokenizer = *teacher.tokenizer;
   std::vector<int32_t> prefix_tokens = tokenizer.encode(kFewShotPrompt, true);
-  SequenceCache prefix(model.config(), static_cast<int64_t>(prefix_tokens.size()), model.dtype(), model.device());
-  {
-    ForwardBatch forward;
-    forward.tokens = {prefix_tokens};
-    forward.caches = {&prefix};
-    model.forward(forward);
-  }
+  SequenceCache prefix = prefill_prefix(model, prefix_tokens);
   std::mt19937_64 rng(seed ^ 0xd157111);
   struct Job {
     const UserStatement* statement;
