@@ -199,7 +199,8 @@ std::vector<Segment> read_segments(const at::Tensor& seg_starts, const at::Tenso
 }
 
 // [0, T) cut into pieces in token order: the segments (empty ones dropped) and
-// the gaps between them (slot -1). Autograd-friendly: one split_with_sizes over
+// the gaps between them (slot -1), neighbours of one slot merged (a training
+// batch holds each user's sequences side by side). Autograd-friendly: one split_with_sizes over
 // these sizes has a backward of one cat, where a narrow per segment costs a
 // zero-filled copy of the whole input's gradient each (quadratic in the
 // number of segments; it made a batch of four users train slower per user
@@ -213,7 +214,7 @@ Pieces pieces_of(const std::vector<Segment>& segments, int64_t n_tokens) {
   int64_t covered = 0;
   auto add = [&](int64_t count, int32_t slot) {
     if (count <= 0) return;
-    if (!p.slots.empty() && p.slots.back() == -1 && slot == -1) {
+    if (!p.slots.empty() && p.slots.back() == slot) {  // adjacent segments of one slot: one GEMM
       p.sizes.back() += count;
     } else {
       p.sizes.push_back(count);
@@ -241,18 +242,37 @@ at::Tensor matmul_t(const at::Tensor& a, const at::Tensor& b) {
   return at::matmul(a, b.t());
 }
 
-// x_rows [n, in] · A[slot, :rank, :]ᵀ, zero-padded to [n, r_max].
-at::Tensor shrink_rows(const at::Tensor& x_rows, const at::Tensor& A_stack, int64_t slot, int64_t rank) {
-  const int64_t r_max = A_stack.size(1);
+// The [r_max, in] / [out, r_max] matrix of each slot of a stack. Under
+// autograd, one unbind per op: its backward is one stack of the slots'
+// gradients, where a select per use has a backward that zero-fills a gradient
+// of the whole stack each time (S uses × S slots). Outside autograd a select
+// per use: many serving slots are cheaper not to unbind on every op.
+class SlotMatrices {
+ public:
+  explicit SlotMatrices(const at::Tensor& stack) : stack_(stack) {
+    if (at::GradMode::is_enabled() && stack.requires_grad()) unbound_ = stack.unbind(0);
+  }
+  at::Tensor operator[](int64_t slot) const {
+    return unbound_.empty() ? stack_.select(0, slot) : unbound_[static_cast<size_t>(slot)];
+  }
+
+ private:
+  const at::Tensor& stack_;
+  std::vector<at::Tensor> unbound_;
+};
+
+// x_rows [n, in] · A[:rank, :]ᵀ (A one slot's [r_max, in]), zero-padded to [n, r_max].
+at::Tensor shrink_rows(const at::Tensor& x_rows, const at::Tensor& A, int64_t rank) {
+  const int64_t r_max = A.size(0);
   if (rank == 0) return at::zeros({x_rows.size(0), r_max}, x_rows.options());
-  at::Tensor v = matmul_t(x_rows, A_stack.select(0, slot).narrow(0, 0, rank));
+  at::Tensor v = matmul_t(x_rows, A.narrow(0, 0, rank));
   if (rank < r_max) v = at::constant_pad_nd(v, {0, r_max - rank}, 0);
   return v;
 }
 
-// v_rows [n, r_max] → v_rows[:, :rank] · B[slot, :, :rank]ᵀ  ([n, out], unscaled).
-at::Tensor expand_rows(const at::Tensor& v_rows, const at::Tensor& B_stack, int64_t slot, int64_t rank) {
-  return matmul_t(v_rows.narrow(1, 0, rank), B_stack.select(0, slot).narrow(1, 0, rank));
+// v_rows [n, r_max] → v_rows[:, :rank] · B[:, :rank]ᵀ  ([n, out], unscaled; B one slot's [out, r_max]).
+at::Tensor expand_rows(const at::Tensor& v_rows, const at::Tensor& B, int64_t rank) {
+  return matmul_t(v_rows.narrow(1, 0, rank), B.narrow(1, 0, rank));
 }
 
 }  // namespace
@@ -265,17 +285,18 @@ at::Tensor lora_shrink_cpu(const at::Tensor& x, const at::Tensor& A_stack, const
   const int64_t T = x.size(0), r_max = A_stack.size(1);
   std::vector<int32_t> rank = checked_ranks(ranks, r_max);
   SlotGroups grouped = group_tokens(token_slots, A_stack.size(0), x.device());
+  const SlotMatrices A(A_stack);
 
   if (grouped.groups.size() == 1 && grouped.is_all(grouped.groups[0])) {
     const auto& g = grouped.groups[0];
-    return shrink_rows(x, A_stack, g.slot, rank[g.slot]);
+    return shrink_rows(x, A[g.slot], rank[g.slot]);
   }
   at::Tensor v = at::zeros({T, r_max}, x.options());
   if (grouped.n_active == 0) return v;
   std::vector<at::Tensor> pieces;
   pieces.reserve(grouped.groups.size());
   for (const auto& g : grouped.groups)
-    pieces.push_back(shrink_rows(x.index_select(0, grouped.indices(g)), A_stack, g.slot, rank[g.slot]));
+    pieces.push_back(shrink_rows(x.index_select(0, grouped.indices(g)), A[g.slot], rank[g.slot]));
   // One scatter of all groups; out-of-place index_copy so autograd sees a plain
   // function of the pieces.
   return v.index_copy(0, grouped.order, at::cat(pieces, 0));
@@ -297,15 +318,16 @@ void lora_expand_cpu(at::Tensor& y, const at::Tensor& v, const at::Tensor& B_sta
   std::vector<int32_t> rank = checked_ranks(ranks, B_stack.size(2));
   std::vector<float> scale = to_host_floats(scales);
   SlotGroups grouped = group_tokens(token_slots, B_stack.size(0), y.device());
+  const SlotMatrices B(B_stack);
   for (const auto& g : grouped.groups) {
     const int64_t r = rank[g.slot];
     if (r == 0) continue;
     if (grouped.is_all(g)) {
-      y.add_(expand_rows(v, B_stack, g.slot, r), scale[g.slot]);
+      y.add_(expand_rows(v, B[g.slot], r), scale[g.slot]);
     } else {
       at::Tensor idx = grouped.indices(g);
       // The scale rides on index_add_'s alpha: no extra pass over [n, out].
-      y.index_add_(0, idx, expand_rows(v.index_select(0, idx), B_stack, g.slot, r), scale[g.slot]);
+      y.index_add_(0, idx, expand_rows(v.index_select(0, idx), B[g.slot], r), scale[g.slot]);
     }
   }
 }
@@ -324,10 +346,11 @@ at::Tensor lora_shrink_segments_cpu(const at::Tensor& x, const at::Tensor& A_sta
   // segments), joined by one cat: segments need no gather.
   Pieces p = pieces_of(segments, T);
   if (p.sizes.empty()) return at::zeros({T, r_max}, x.options());
+  const SlotMatrices A(A_stack);
   std::vector<at::Tensor> rows = x.split_with_sizes(p.sizes), pieces;
   for (size_t i = 0; i < rows.size(); ++i)
     pieces.push_back(p.slots[i] < 0 ? at::zeros({p.sizes[i], r_max}, x.options())
-                                    : shrink_rows(rows[i], A_stack, p.slots[i], rank[p.slots[i]]));
+                                    : shrink_rows(rows[i], A[p.slots[i]], rank[p.slots[i]]));
   return pieces.size() == 1 ? pieces[0] : at::cat(pieces, 0);
 }
 
@@ -354,7 +377,7 @@ void lora_expand_segments_cpu(at::Tensor& y, const at::Tensor& v, const at::Tens
   if (!recorded) {  // inference: add each segment's rows in place
     for (const Segment& s : segments) {
       if (s.slot < 0 || s.count == 0 || rank[s.slot] == 0) continue;
-      at::Tensor delta = expand_rows(v.narrow(0, s.start, s.count), B_stack, s.slot, rank[s.slot]);
+      at::Tensor delta = expand_rows(v.narrow(0, s.start, s.count), B_stack.select(0, s.slot), rank[s.slot]);
       if (s.count == y.size(0))
         y.add_(delta, scale[s.slot]);
       else
@@ -367,6 +390,7 @@ void lora_expand_segments_cpu(at::Tensor& y, const at::Tensor& v, const at::Tens
   // segment, costs a copy of a whole gradient per segment in the backward.
   Pieces p = pieces_of(segments, y.size(0));
   if (p.sizes.empty()) return;
+  const SlotMatrices B(B_stack);
   std::vector<at::Tensor> rows = v.split_with_sizes(p.sizes), pieces;
   bool any = false;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -374,7 +398,7 @@ void lora_expand_segments_cpu(at::Tensor& y, const at::Tensor& v, const at::Tens
     if (slot < 0 || rank[slot] == 0) {
       pieces.push_back(at::zeros({p.sizes[i], y.size(1)}, y.options()));
     } else {
-      pieces.push_back(expand_rows(rows[i], B_stack, slot, rank[slot]) * scale[slot]);
+      pieces.push_back(expand_rows(rows[i], B[slot], rank[slot]) * scale[slot]);
       any = true;
     }
   }
