@@ -206,6 +206,17 @@ void AdapterSlots::apply(int64_t layer, LinearModule module, const at::Tensor& x
   const LoraPair& stack = stacks_[layer][static_cast<int>(module)];
   if (!stack.A.defined() || rank_capacity_ == 0) return;  // no loaded adapter targets this module
   const at::Tensor& ranks = ranks_[static_cast<int>(module)];
+  if (stack.A.scalar_type() != x.scalar_type()) {
+    // Float32 slots on a bf16 (or fp16) base: training's master weights. The
+    // op runs on a copy in the activations' dtype, as under torch.autocast;
+    // the copy is differentiable, so the gradients reach the float32 weights.
+    const at::Tensor a = stack.A.to(x.scalar_type()), b = stack.B.to(x.scalar_type());
+    if (routing.seg_starts.defined())
+      lora_apply_segments(y, x, a, b, ranks, scales_, routing.seg_starts, routing.seg_slots);
+    else
+      lora_apply(y, x, a, b, ranks, scales_, routing.token_slots);
+    return;
+  }
   if (routing.seg_starts.defined())
     lora_apply_segments(y, x, stack.A, stack.B, ranks, scales_, routing.seg_starts, routing.seg_slots);
   else if (cpu_decode_path_ == CpuDecodePath::PerToken && keeps_transposed() && !requires_grad_ &&

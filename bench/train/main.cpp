@@ -40,13 +40,16 @@ int main(int argc, char** argv) {
   using namespace mnemo;
   CLI::App app{"bench_train: seconds per user of the trainer, batched against one user after another"};
   int64_t n_users = 8, steps = 0, threads = 2;
-  std::string model_path, config_path, batches_path = "train_batches.json", device = "cpu";
+  std::string model_path, config_path, batches_path = "train_batches.json", device = "cpu", dtype = "float32";
   app.add_option("--users", n_users, "generated users")->capture_default_str();
   app.add_option("--steps", steps, "training steps (0 = the config's)")->capture_default_str();
   app.add_option("--threads", threads, "intra-op threads")->capture_default_str();
   app.add_option("--model", model_path, "base model (default: the default model)");
   app.add_option("--config", config_path, "training config (default: built in)");
-  app.add_option("--device", device, "cpu, cuda or cuda:N (training runs in float32)")->capture_default_str();
+  app.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--dtype", dtype, "the base's weights: float32 or bfloat16 (adapters train in float32)")
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->capture_default_str();
   app.add_option("--batches", batches_path, "where to write every step's sequences for the peft baseline")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -57,6 +60,7 @@ int main(int argc, char** argv) {
   if (model_path.empty()) model_path = config.model.empty() ? default_model_path() : config.model;
   LoadOptions load;
   load.device = device;
+  load.dtype = dtype;
   BaseModel model = open_base_model(model_path, load);
 
   BenchmarkOptions options;
@@ -132,6 +136,7 @@ int main(int argc, char** argv) {
   auto row = [&](const char* workload, double seconds, double baseline) {
     json r = {{"workload", workload},
                     {"device", device},
+                    {"dtype", dtype},
                     {"users", n_users},
                     {"steps", config.steps},
                     {"seconds", seconds},
