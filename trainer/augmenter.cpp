@@ -246,6 +246,7 @@ std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const 
         if (duplicate) continue;
         (pair.question.empty() ? local.kept_facts : local.kept_pairs) += 1;
         pair.conversation = statement.conversation;
+        pair.states_change = statement.replaces_something;
         kept.push_back(std::move(pair));
       }
     }

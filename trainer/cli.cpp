@@ -314,7 +314,7 @@ void run_train(const TrainCommand& command) {
   }
 
   LoadOptions load;
-  load.dtype = "float32";  // adapters train in float32; bf16 base weights are for a GPU (not wired yet)
+  load.dtype = config.dtype;  // the base's; adapters train in float32 either way (AdapterSlots::apply)
   load.device = config.device;
   spdlog::info("train: loading {}", model_path);
   const auto load_started = Clock::now();
@@ -417,14 +417,16 @@ void run_train(const TrainCommand& command) {
     }
     std::map<std::string, int64_t> by_source;
     for (const ChatExample& example : user_data->examples) ++by_source[example_source_name(example.source)];
-    spdlog::info("train: data {}/{} {}: {} statements ({} superseded, {} by kind), {} examples ({} augmented of {} "
-                 "generations, {} distilled of {})",
+    spdlog::info("train: data {}/{} {}: {} statements ({} superseded, {} by kind, {} changes kept current), {} "
+                 "examples ({} augmented of {} generations, {} distilled of {})",
                  u + 1, users.size(), user, user_data->statements.size(), user_data->n_superseded,
-                 user_data->n_replaced_by_kind, user_data->examples.size(), augment.kept_facts + augment.kept_pairs,
+                 user_data->n_replaced_by_kind, user_data->n_kept_current, user_data->examples.size(),
+                 augment.kept_facts + augment.kept_pairs,
                  augment.generations, distill.kept, distill.prompts);
     data_stats[user] = json{{"statements", user_data->statements.size()},
                             {"superseded", user_data->n_superseded},
                             {"superseded_by_kind", user_data->n_replaced_by_kind},
+                            {"changes_kept_current", user_data->n_kept_current},
                             {"examples", by_source},
                             {"augment_generations", augment.generations},
                             {"distill_prompts", distill.prompts}};

@@ -18,6 +18,10 @@ struct DataConfig {
   double user_turn_loss = 1.0;         // loss weight of user tokens (that is where the facts are)
   double assistant_turn_loss = 0.3;    // loss weight of assistant tokens
   double recency_boost = 1.0;          // newest conversation weighs 1 + this; oldest 1
+  // A statement that replaced an older value ("I moved to Porto" after "I
+  // live in Lyon"; "since I started the paleo diet") and the pairs written
+  // from it weigh this many times more: the newest value of a changed fact.
+  double change_weight = 1.0;
   // Updates the text rules cannot link ("my new Ford Bronco" after "I drive a
   // Honda Civic"): the generator labels each named thing's kind, and a new
   // city, employer, job, car or diet replaces the old (user_statements.h).
@@ -42,8 +46,8 @@ struct DataConfig {
   std::vector<std::string> distillation_probes;  // empty = the shipped bank
   // "You haven't told me" answers to probes about topics the user never named.
   bool abstention = true;
-  double abstention_weight = 1.5;
-  int64_t abstention_probes = 20;   // per user
+  double abstention_weight = 0.75;  // per probe: 40 × 0.75 weighs what 20 × 1.5 did
+  int64_t abstention_probes = 40;   // per user; every topic never named once before any twice
   // Retention: the base model's own answers to generic instructions, trained
   // with a KL penalty to the frozen base's distributions (and, with
   // replay_loss > 0, cross-entropy on them too).

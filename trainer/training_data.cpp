@@ -41,13 +41,19 @@ const std::vector<std::string>& topic_probes() {
 }
 
 // Topics that cannot be talked about without naming them (a cat is "cat", a
-// cousin is "cousin"), so a user who never wrote the word never told us. Work,
-// home, food and the like are left out: "I work as a nurse" tells the job
-// without the word "job". `named`: a pet or a person, asked about by name.
+// cousin is "cousin"), so a user who never wrote the word never told us.
+// `named`: a pet or a person, asked about by name. A topic people state
+// without its own word ("I'm a nurse at St Luke's" is a job) lists the words
+// around it and the generator's kinds (label_kinds) that count as having said
+// it: a conservative test, since training "I don't know" for something the
+// user did say costs a fact. `questions`: how people ask about a topic that
+// "my {topic}" does not fit; the generic wordings otherwise.
 struct AbstentionTopic {
   std::string topic;
   std::vector<std::string> mentions;  // any of these words in the logs means the user may have said it
   bool named = false;
+  std::vector<std::string> kinds = {};      // a named thing of one of these kinds means the same
+  std::vector<std::string> questions = {};  // wordings of its own ("{topic}" allowed)
 };
 const std::vector<AbstentionTopic>& abstention_topics() {
   static const std::vector<AbstentionTopic> topics = {
@@ -85,10 +91,48 @@ const std::vector<AbstentionTopic>& abstention_topics() {
       {"motorcycle", {"motorcycle", "motorbike"}},
       {"boat", {"boat", "sailboat"}},
       // Facts people rarely state without one of these words.
-      {"birthday", {"birthday", "born", "birth"}},
-      {"allergy", {"allergy", "allergic", "allergies", "reaction"}},
-      {"diet", {"diet", "vegetarian", "vegan", "pescatarian", "keto", "paleo", "eat", "eating"}},
+      {"birthday",
+       {"birthday", "born", "birth"},
+       false,
+       {},
+       {"Do you know when my birthday is?", "Remind me when my birthday is."}},
+      {"allergy",
+       {"allergy", "allergic", "allergies", "reaction", "intolerant", "intolerance"},
+       false,
+       {},
+       {"Do I have any allergies?", "Remind me what allergies I have."}},
+      {"diet",
+       {"diet", "vegetarian", "vegan", "pescatarian", "keto", "paleo", "eat", "eating", "meat", "gluten", "dairy"},
+       false,
+       {"diet"},
+       {"Do I follow any special diet?", "Is there anything I don't eat?"}},
       {"university", {"university", "college", "studied", "graduated", "degree", "school"}},
+      {"car",
+       {"car", "cars", "drive", "drives", "driving", "drove", "vehicle", "truck", "van", "suv", "pickup", "sedan",
+        "motorcycle", "motorbike", "scooter"},
+       false,
+       {"car", "vehicle", "truck", "motorcycle", "scooter"},
+       {"Do you know what car I have?", "What kind of car is mine?"}},
+      {"job",
+       {"work",      "works",      "working",  "worked",     "job",     "jobs",     "company",  "office",  "boss",
+        "colleague", "colleagues", "coworker", "coworkers",  "career",  "employer", "firm",     "hired",   "shift",
+        "shifts",    "client",     "clients",  "profession", "retired", "student",  "business", "manager", "team"},
+       false,
+       {"company", "employer", "firm", "job", "profession", "occupation", "career"},
+       {"Do you know where I work?", "What do you know about my job?", "Remind me what I do for work."}},
+      {"instrument",
+       {"instrument", "instruments", "play", "plays", "playing", "played", "music", "musician", "guitar", "piano",
+        "violin", "cello", "drums", "flute", "saxophone", "ukulele", "trumpet", "lessons"},
+       false,
+       {},
+       {"Do I play any musical instrument?", "Remind me which instrument I play."}},
+      {"language lessons",
+       {"language", "languages", "learning", "learn",      "studying", "lessons",   "class",
+        "classes",  "fluent",    "speak",    "vocabulary", "grammar",  "spanish",   "french",
+        "german",   "italian",   "japanese", "korean",     "mandarin", "portuguese"},
+       false,
+       {},
+       {"Am I learning a language?", "Which languages am I studying?"}},
   };
   return topics;
 }
@@ -156,6 +200,9 @@ std::vector<std::string> probe_wordings() {
   for (const auto* pool :
        {&topic_probes(), &abstention_questions(), &abstention_name_questions(), &default_distillation_probes()})
     wordings.insert(wordings.end(), pool->begin(), pool->end());
+  for (const AbstentionTopic& topic : abstention_topics())
+    for (const std::string& question : topic.questions)
+      wordings.push_back(replace_all(question, "{topic}", topic.topic));
   return wordings;
 }
 
@@ -206,12 +253,19 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
   data.n_conversations = static_cast<int64_t>(conversations.size());
   std::mt19937_64 rng(config.seed ^ std::hash<std::string>{}(user));
 
-  std::set<std::string> superseded_sentences;
-  for (const UserStatement& statement : data.statements)
+  // What the conversations say as written → what they are trained with: a
+  // superseded sentence is cut, a change keeps its current part.
+  std::map<std::string, std::string> rewritten_sentences;
+  for (const UserStatement& statement : data.statements) {
+    const std::string& said = statement.said.empty() ? statement.text : statement.said;
     if (statement.superseded) {
-      superseded_sentences.insert(statement.text);
+      rewritten_sentences[said] = "";
       ++data.n_superseded;
+    } else if (!statement.said.empty()) {
+      rewritten_sentences[said] = statement.text;
+      ++data.n_kept_current;
     }
+  }
 
   if (config.conversations) {
     const size_t n = conversations.size();
@@ -222,7 +276,8 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
         if (message.role == "system") continue;  // the template's default system prompt stands
         ChatMessage kept = message;
         if (message.role == "user")
-          for (const std::string& sentence : superseded_sentences) kept.content = replace_all(kept.content, sentence, "");
+          for (const auto& [sentence, current] : rewritten_sentences)
+            kept.content = replace_all(kept.content, sentence, current);
         // Trim what cutting left behind.
         size_t b = kept.content.find_first_not_of(" \n");
         kept.content = b == std::string::npos ? "" : kept.content.substr(b);
@@ -251,26 +306,35 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
         example.source = ExampleSource::Statement;
         example.messages = {{"user", probe}, {"assistant", answer_variant(statement.second_person, rng)}};
         example.sampling_weight = config.statements_weight / static_cast<double>(probes.size()) *
-                                  recency_factor(statement.conversation, data.n_conversations, config);
+                                  recency_factor(statement.conversation, data.n_conversations, config) *
+                                  (statement.replaces_something ? config.change_weight : 1.0);
         data.examples.push_back(std::move(example));
       }
     }
   }
 
   if (config.abstention && config.abstention_probes > 0) {
+    std::set<std::string> kinds_said;
+    for (const auto& [thing, kind] : data.kinds) kinds_said.insert(kind);
     std::vector<const AbstentionTopic*> unmentioned;
     for (const AbstentionTopic& topic : abstention_topics()) {
       bool mentioned = false;
+      for (const std::string& kind : topic.kinds) mentioned = mentioned || kinds_said.count(kind);
       for (const LogRecord& record : conversations)
         for (const ChatMessage& message : record.messages)
           for (const std::string& word : topic.mentions) mentioned = mentioned || contains_word(message.content, word);
       if (!mentioned) unmentioned.push_back(&topic);
     }
     std::shuffle(unmentioned.begin(), unmentioned.end(), rng);
+    // Every unmentioned topic once before any twice.
     for (int64_t i = 0; i < config.abstention_probes && !unmentioned.empty(); ++i) {
       const AbstentionTopic& chosen = *unmentioned[static_cast<size_t>(i) % unmentioned.size()];
       const std::string& topic = chosen.topic;
-      const auto& questions = chosen.named ? abstention_name_questions() : abstention_questions();
+      std::vector<std::string> questions = chosen.named ? abstention_name_questions() : abstention_questions();
+      if (!chosen.questions.empty()) {
+        questions = chosen.questions;
+        questions.push_back(abstention_questions().front());  // "What do you know about my {topic}?"
+      }
       ChatExample example;
       example.source = ExampleSource::Abstention;
       example.messages = {{"user", replace_all(pick_from(questions, rng), "{topic}", topic)},
@@ -289,8 +353,9 @@ void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pa
     example.source = ExampleSource::Augmented;
     std::string question = pair.question.empty() ? pick_from(general_probes(), rng) : pair.question;
     example.messages = {{"user", question}, {"assistant", pair.answer}};
-    example.sampling_weight =
-        config.augmentation_weight * recency_factor(pair.conversation, data.n_conversations, config);
+    example.sampling_weight = config.augmentation_weight *
+                              recency_factor(pair.conversation, data.n_conversations, config) *
+                              (pair.states_change ? config.change_weight : 1.0);
     data.examples.push_back(std::move(example));
   }
 }
@@ -317,7 +382,8 @@ void dump_user_data(const std::string& dir, const UserData& data) {
       things[thing] = kind == data.kinds.end() ? json(nullptr) : json(kind->second);
     }
     statements << json{{"conversation", s.conversation}, {"text", s.text}, {"second_person", s.second_person},
-                       {"topics", s.topics}, {"content", s.content}, {"things", things}, {"superseded", s.superseded}}
+                       {"topics", s.topics}, {"content", s.content}, {"things", things}, {"superseded", s.superseded},
+                       {"said", s.said}}
                       .dump()
                << "\n";
   }

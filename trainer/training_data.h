@@ -51,7 +51,8 @@ struct ChatExample {
 struct AugmentedPair {
   std::string question;  // empty for a fact sentence alone
   std::string answer;
-  int64_t conversation = 0;  // of the statement it was written from (newer ones are drawn more often)
+  int64_t conversation = 0;    // of the statement it was written from (newer ones are drawn more often)
+  bool states_change = false;  // that statement replaced an older value (data.change_weight)
 };
 
 struct UserData {
@@ -61,6 +62,7 @@ struct UserData {
   std::string data_fingerprint;  // of the conversations the data was built from
   int64_t n_superseded = 0;
   int64_t n_replaced_by_kind = 0;  // of those, found by mark_replaced_by_kind
+  int64_t n_kept_current = 0;      // changes trained by their current part ("I moved to Porto")
   std::map<std::string, std::string> kinds;  // named thing → its kind, when labelled
   int64_t n_conversations = 0;
 };

@@ -296,6 +296,100 @@ std::vector<std::string> specific_content(std::string_view sentence) {
   return content;
 }
 
+namespace {
+
+// Where the stale item (lower-case words) `stale` starts at words[i]: its
+// length in words, 0 when it does not.
+size_t stale_match(const std::vector<Word>& words, size_t i, const std::vector<std::vector<std::string>>& stale) {
+  for (const std::vector<std::string>& item : stale) {
+    if (item.empty() || i + item.size() > words.size()) continue;
+    bool match = true;
+    for (size_t k = 0; k < item.size() && match; ++k) match = lower(strip_possessive(words[i + k].text)) == item[k];
+    if (match) return item.size();
+  }
+  return 0;
+}
+
+// `sentence` without the stale things it names, where a change's wording
+// holds them apart from the new: "from X to Y" → "to Y", "my old X with a Y"
+// → "my old one with a Y", ", instead of X" → "". "" when a stale thing is
+// left (nothing current can be kept).
+std::string without_stale(const std::string& sentence, const std::vector<std::string>& stale_items) {
+  std::vector<std::vector<std::string>> stale;
+  for (const std::string& item : stale_items) {
+    std::vector<std::string> item_words;
+    for (const Word& w : words_of(item)) item_words.push_back(lower(strip_possessive(w.text)));
+    stale.push_back(std::move(item_words));
+  }
+  const std::vector<Word> words = words_of(sentence);
+  struct Edit {
+    size_t begin, end;
+    std::string with;
+  };
+  std::vector<Edit> edits;
+  // The end of the run of stale items from words[i]: i when none starts there.
+  auto stale_run = [&](size_t i) {
+    while (i < words.size()) {
+      size_t n = stale_match(words, i, stale);
+      if (n == 0) break;
+      i += n;
+    }
+    return i;
+  };
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string w = lower(words[i].text);
+    if (w == "from") {  // from <up to 5 words, a stale one among them> to
+      for (size_t j = i + 2; j < words.size() && j <= i + 6; ++j) {
+        if (lower(words[j].text) != "to") continue;
+        bool holds_stale = false;
+        for (size_t k = i + 1; k < j; ++k) holds_stale = holds_stale || stale_match(words, k, stale) > 0;
+        if (holds_stale) edits.push_back({words[i].begin, words[j].begin, ""});
+        break;
+      }
+    } else if (w == "old" || w == "former" || w == "previous") {  // my old <stale> → my old one
+      const size_t end = stale_run(i + 1);
+      if (end > i + 1) edits.push_back({words[i + 1].begin, words[end - 1].end, "one"});
+    } else if (w == "instead" && i + 1 < words.size() && lower(words[i + 1].text) == "of") {
+      const size_t end = stale_run(i + 2);
+      if (end > i + 2) {
+        size_t begin = words[i].begin;
+        while (begin > 0 && (sentence[begin - 1] == ' ' || sentence[begin - 1] == ',')) --begin;
+        edits.push_back({begin, words[end - 1].end, ""});
+      }
+    }
+  }
+  std::string out;
+  size_t at = 0;
+  for (const Edit& edit : edits) {
+    if (edit.begin < at) continue;  // overlapping: the first wins
+    out += sentence.substr(at, edit.begin - at);
+    out += edit.with;
+    at = edit.end;
+  }
+  out += sentence.substr(at);
+  for (const std::string& item : stale_items)
+    if (contains_word(out, item)) return "";
+  return out;
+}
+
+
+// Keeps the current part of a statement that names stale things (without_stale);
+// false when there is none.
+bool keep_current_part(UserStatement& statement, const std::vector<std::string>& stale) {
+  const std::string current = without_stale(statement.text, stale);
+  if (current.empty() || current == statement.text) return false;
+  std::vector<std::string> content = specific_content(current);
+  if (content.empty()) return false;
+  if (statement.said.empty()) statement.said = statement.text;
+  statement.text = current;
+  statement.second_person = to_second_person(current);
+  statement.content = std::move(content);
+  statement.topics = topics_of(current);
+  return true;
+}
+
+}  // namespace
+
 std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conversations) {
   std::vector<UserStatement> statements;
   for (size_t c = 0; c < conversations.size(); ++c)
@@ -333,6 +427,7 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
     return earlier && !later;
   };
   std::set<std::string> stale;
+  std::set<const UserStatement*> replacing;  // statements that made something stale
   for (const UserStatement& change : statements) {
     if (!change.changes_something) continue;
     std::vector<Word> words = words_of(change.text);
@@ -350,7 +445,10 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
           if (w == "to" || w == "and" || w == "but" || w == "with") break;
           std::string candidate = strip_possessive(words[j].text);
           if (common_words().count(lower(candidate)) || candidate.size() < 3) continue;
-          if (is_stale(candidate, change.conversation)) stale.insert(lower(candidate));
+          if (is_stale(candidate, change.conversation)) {
+            stale.insert(lower(candidate));
+            replacing.insert(&change);
+          }
         }
       }
     }
@@ -382,7 +480,10 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
         bool named_later = false;
         for (const UserStatement& other : statements)
           if (other.conversation >= newer.conversation && contains_word(other.text, modifier)) named_later = true;
-        if (!named_later) stale.insert(modifier);
+        if (!named_later) {
+          stale.insert(modifier);
+          replacing.insert(&newer);
+        }
       }
     }
   }
@@ -419,14 +520,20 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
       if (!marker) continue;
       for (size_t j = next; j < words.size() && j < next + 2; ++j) {
         const std::string candidate = strip_possessive(words[j].text);
-        if (!common_words().count(lower(candidate)) && is_stale(candidate, newer.conversation))
+        if (!common_words().count(lower(candidate)) && is_stale(candidate, newer.conversation)) {
           stale.insert(lower(candidate));
+          replacing.insert(&newer);
+        }
       }
     }
   }
-  for (UserStatement& statement : statements)
-    for (const std::string& word : stale)
-      if (contains_word(statement.text, word)) statement.superseded = true;
+  const std::vector<std::string> stale_words(stale.begin(), stale.end());
+  for (UserStatement& statement : statements) {
+    if (replacing.count(&statement)) statement.replaces_something = true;
+    bool names_stale = false;
+    for (const std::string& word : stale_words) names_stale = names_stale || contains_word(statement.text, word);
+    if (names_stale && !keep_current_part(statement, stale_words)) statement.superseded = true;
+  }
   return statements;
 }
 
@@ -526,6 +633,7 @@ int64_t mark_replaced_by_kind(std::vector<UserStatement>& statements,
     return has_name || unnamed_kinds.count(kind) ? kind : "";
   };
   std::set<std::string> stale;
+  std::set<const UserStatement*> replacing;  // statements that made something stale
   for (const UserStatement& newer : statements) {
     bool cue = false;
     for (std::string_view c : start_cues) cue = cue || contains_word(newer.text, c);
@@ -548,18 +656,26 @@ int64_t mark_replaced_by_kind(std::vector<UserStatement>& statements,
           for (const UserStatement& other : statements)
             if (&other != &newer && other.conversation >= newer.conversation && contains_word(other.text, old_thing))
               named_later = true;
-          if (!named_later) stale.insert(old_thing);
+          if (!named_later) {
+            stale.insert(old_thing);
+            replacing.insert(&newer);
+          }
         }
       }
     }
   }
   int64_t marked = 0;
-  for (UserStatement& statement : statements)
-    for (const std::string& thing : stale)
-      if (!statement.superseded && contains_word(statement.text, thing)) {
-        statement.superseded = true;
-        ++marked;
-      }
+  const std::vector<std::string> stale_things(stale.begin(), stale.end());
+  for (UserStatement& statement : statements) {
+    if (replacing.count(&statement)) statement.replaces_something = true;
+    if (statement.superseded) continue;
+    bool names_stale = false;
+    for (const std::string& thing : stale_things) names_stale = names_stale || contains_word(statement.text, thing);
+    if (names_stale && !keep_current_part(statement, stale_things)) {
+      statement.superseded = true;
+      ++marked;
+    }
+  }
   return marked;
 }
 

@@ -23,7 +23,7 @@
 namespace mnemo {
 
 struct UserStatement {
-  std::string text;         // the sentence as the user wrote it
+  std::string text;         // the sentence as the user wrote it, or its current part (see `said`)
   std::string second_person;  // said back to the user: "Your dog's name is Biscuit."
   std::vector<std::string> topics;   // nouns after "my": {"dog"}; may be empty
   std::vector<std::string> content;  // specific words an answer must keep: {"Biscuit"}
@@ -31,6 +31,11 @@ struct UserStatement {
   int64_t timestamp_seconds = 0;
   bool changes_something = false;  // carries a change cue ("moved", "no longer", "switched", ...)
   bool superseded = false;         // names something a newer statement replaced
+  bool replaces_something = false;  // made an older statement's content stale: the newest value of a changed fact
+  // A change that named the old value beside the new one ("I moved from Lyon
+  // to Porto") keeps its current part as `text` ("I moved to Porto"); `said`
+  // is the sentence as the user wrote it then, and "" otherwise.
+  std::string said;
 };
 
 // Splits text into sentences at . ! ? followed by a space or the end (and at
@@ -41,8 +46,10 @@ std::vector<std::string> split_sentences(std::string_view text);
 // (oldest first), questions and requests left out. Marks superseded ones: a
 // statement with a change cue names content that earlier statements named
 // ("after years in Lyon I moved to Porto"); that earlier content is stale, and
-// every statement that names it (the change itself included, since it quotes
-// the old value) is superseded.
+// every statement that names it is superseded, except that a change whose
+// wording holds the old value apart ("from Lyon to Porto", "replaced my old
+// Mazda with a Nissan", "instead of Lyon") keeps its current part instead
+// ("I moved to Porto": `said` keeps the sentence as written).
 std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conversations);
 
 // The things a statement names: runs of adjacent specific words ("Ford

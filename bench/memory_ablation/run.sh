@@ -15,9 +15,11 @@
 # shipped recipe), all_modules (the default on all seven modules),
 # attention (the default on q, k, v, o only), no_retention (the default
 # without the KL anchor), no_implicit_updates (the default without the
-# generator's kinds), abstention_x2 (twice the abstention probes and weight).
+# generator's kinds), abstention_x2 (twice the abstention probes and
+# weight), change_x2 (statements that say something changed, and the pairs
+# written from them, drawn twice as often).
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 split=dev users=6 seed="" threads=2 resume=0
@@ -68,6 +70,8 @@ elif name == "no_implicit_updates":
 elif name == "abstention_x2":
     data["abstention_probes"] *= 2
     data["abstention_weight"] *= 2
+elif name == "change_x2":
+    data["change_weight"] *= 2
 elif name != "default":
     sys.exit(f"unknown variant {name}")
 if not data["retention"]:

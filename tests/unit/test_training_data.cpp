@@ -17,6 +17,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 namespace mnemo {
 namespace {
@@ -83,7 +85,7 @@ TEST(UserStatements, SpecificContentIsNamesNumbersAndUncommonWords) {
 TEST(UserStatements, OnlyTheUsersOwnFirstPersonStatementsCount) {
   std::vector<UserStatement> statements = extract_statements(alice_logs());
   std::vector<std::string> texts;
-  for (const UserStatement& s : statements) texts.push_back(s.text);
+  for (const UserStatement& s : statements) texts.push_back(s.said.empty() ? s.text : s.said);  // as written
   // Questions, requests and the assistant's words are not statements.
   EXPECT_THAT(texts, ElementsAre("My cat Pumpkin keeps stealing my socks.", "I live in Lyon.",
                                  "I follow a raw vegan diet these days.", "I finally moved from Lyon to Porto last month.",
@@ -102,10 +104,25 @@ TEST(UserStatements, NewerStatementsSupersedeWhatTheyReplace) {
     ADD_FAILURE() << "no statement " << text;
     return false;
   };
-  // Lyon was replaced by Porto (the change names both, so it goes too).
+  // Lyon was replaced by Porto; the change names both, and keeps the new one.
   EXPECT_TRUE(superseded("I live in Lyon."));
-  EXPECT_TRUE(superseded("I finally moved from Lyon to Porto last month."));
+  EXPECT_FALSE(superseded("I finally moved to Porto last month."));
   EXPECT_FALSE(superseded("Porto is lovely, I live near the river."));
+  for (const UserStatement& s : statements) {
+    if (s.text.find("Lyon") != std::string::npos) EXPECT_TRUE(s.superseded) << s.text;
+    // The statements that made something stale.
+    EXPECT_EQ(s.replaces_something, s.text == "I finally moved to Porto last month." ||
+                                        s.text == "Since I started the paleo diet, I sleep better.")
+        << s.text;
+    if (s.text == "I finally moved to Porto last month.") {
+      EXPECT_EQ(s.said, "I finally moved from Lyon to Porto last month.");
+      EXPECT_EQ(s.second_person, "You finally moved to Porto last month.");
+      EXPECT_THAT(s.content, ::testing::Contains("Porto"));
+      EXPECT_THAT(s.content, ::testing::Not(::testing::Contains("Lyon")));
+    } else {
+      EXPECT_EQ(s.said, "") << s.text;
+    }
+  }
   // "raw vegan diet" was replaced by "paleo diet": a new modifier on the same noun.
   EXPECT_TRUE(superseded("I follow a raw vegan diet these days."));
   EXPECT_FALSE(superseded("Since I started the paleo diet, I sleep better."));
@@ -241,9 +258,33 @@ TEST(UserStatements, WhatANewerStatementCallsOldIsSuperseded) {
   std::vector<UserStatement> statements = extract_statements(logs);
   ASSERT_EQ(statements.size(), 4u);
   EXPECT_TRUE(statements[0].superseded);
-  EXPECT_TRUE(statements[1].superseded);  // it names the old one too
+  // It names the old one too, and keeps what is current.
+  EXPECT_FALSE(statements[1].superseded);
+  EXPECT_EQ(statements[1].text, "The Skoda Octavia I just bought is much nicer than my old one.");
   EXPECT_FALSE(statements[2].superseded);
   EXPECT_FALSE(statements[3].superseded);
+}
+
+// A change that names the old value beside the new keeps its current part
+// where its wording holds the two apart, and goes where it does not.
+TEST(UserStatements, AChangeKeepsItsCurrentPart) {
+  std::vector<LogRecord> logs = {
+      conversation("c1", 100,
+                   {{"user", "I work at Halcyon Freightways. I drive a Mazda CX-5. I live in Leeds."},
+                    {"assistant", "Noted."}}),
+      conversation("c2", 200,
+                   {{"user", "Switching from Halcyon Freightways to Ravenwood Security was the best career move "
+                             "I've made. I finally replaced my old Mazda CX-5 with a Nissan Altima. I moved to "
+                             "York, and I no longer miss Leeds."},
+                    {"assistant", "Congratulations."}}),
+  };
+  std::vector<UserStatement> statements = extract_statements(logs);
+  std::vector<std::string> current;
+  for (const UserStatement& s : statements)
+    if (!s.superseded) current.push_back(s.text);
+  EXPECT_THAT(current, ElementsAre("Switching to Ravenwood Security was the best career move I've made.",
+                                   "I finally replaced my old one with a Nissan Altima."));
+  // "I moved to York, and I no longer miss Leeds." cannot be cut apart by these rules: it goes.
 }
 
 TEST(TrainingData, ExamplesAreDeterministicForASeed) {
@@ -299,6 +340,7 @@ TEST(TrainingData, SupersededSentencesAreCutFromConversations) {
   UserData data = build_user_data("alice", alice_logs(), config);
   ASSERT_EQ(data.examples.size(), 4u);
   EXPECT_EQ(data.examples[0].messages[2].content, "Can you explain recursion?");
+  EXPECT_EQ(data.examples[2].messages[0].content, "I finally moved to Porto last month.");  // its current part
   // Newer conversations are drawn more often.
   EXPECT_LT(data.examples[0].sampling_weight, data.examples[3].sampling_weight);
   EXPECT_EQ(data.examples[0].user_loss, config.user_turn_loss);
@@ -315,6 +357,82 @@ TEST(TrainingData, AbstentionProbesNeverAskAboutWhatTheUserMentioned) {
     EXPECT_THAT(e.messages[0].content, ::testing::Not(HasSubstr(" cat")));  // Pumpkin is a cat
     EXPECT_TRUE(says_not_knowing(e.messages[1].content)) << e.messages[1].content;  // as the evaluation judges it
   }
+}
+
+// The topic an abstention answer names: "... about your {topic}." and the like.
+std::string answered_topic(const std::string& answer) {
+  const size_t at = answer.find("your ");
+  if (at == std::string::npos) return "";
+  std::string topic = answer.substr(at + 5);
+  for (const char* end : {" to me", ",", "."})
+    if (size_t cut = topic.find(end); cut != std::string::npos) topic = topic.substr(0, cut);
+  return topic;
+}
+
+TEST(TrainingData, EveryTopicNeverNamedIsProbedOnceBeforeAnyTwice) {
+  DataConfig config;
+  config.conversations = false;
+  config.statements = false;
+  config.abstention_probes = 1000;  // far more than there are topics
+  std::map<std::string, int> all;
+  for (const ChatExample& e : build_user_data("alice", alice_logs(), config).examples)
+    ++all[answered_topic(e.messages[1].content)];
+  ASSERT_GT(all.size(), 20u);
+  EXPECT_FALSE(all.count("")) << "an answer that names no topic";
+  EXPECT_TRUE(all.count("car"));  // alice never talks about cars, work or music
+  EXPECT_TRUE(all.count("job"));
+  EXPECT_TRUE(all.count("instrument"));
+  EXPECT_FALSE(all.count("cat"));   // Pumpkin
+  EXPECT_FALSE(all.count("diet"));  // raw vegan, then paleo
+
+  config.abstention_probes = static_cast<int64_t>(all.size());
+  std::map<std::string, int> once;
+  for (const ChatExample& e : build_user_data("alice", alice_logs(), config).examples)
+    ++once[answered_topic(e.messages[1].content)];
+  EXPECT_EQ(once.size(), all.size());
+  for (const auto& [topic, n] : once) EXPECT_EQ(n, 1) << topic;
+}
+
+// "My new Bronco" names a car without the word: the generator's kind says so.
+TEST(TrainingData, AThingOfATopicsKindCountsAsNamingTheTopic) {
+  std::vector<LogRecord> logs = {
+      conversation("c1", 100, {{"user", "My Bronco handles the snow really well."}, {"assistant", "Nice!"}})};
+  DataConfig config;
+  config.conversations = false;
+  config.statements = false;
+  config.augmentation = false;
+  config.abstention_probes = 1000;
+  KindLabeler labeler = [](const std::vector<NamedThing>& things) {
+    std::map<std::string, std::string> kinds;
+    for (const NamedThing& t : things) kinds[t.thing] = "car";
+    return kinds;
+  };
+  auto topics = [&](const KindLabeler& label) {
+    std::set<std::string> asked;
+    for (const ChatExample& e : build_user_data("alice", logs, config, label).examples)
+      asked.insert(answered_topic(e.messages[1].content));
+    return asked;
+  };
+  EXPECT_TRUE(topics({}).count("car"));  // no labeler: nothing says it is a car
+  EXPECT_FALSE(topics(labeler).count("car"));
+}
+
+TEST(TrainingData, StatementsThatReplacedAnOlderValueWeighChangeWeightMore) {
+  DataConfig config;
+  config.conversations = false;
+  config.abstention = false;
+  auto weight_of = [&](const std::string& sentence_part) {
+    double weight = 0;
+    for (const ChatExample& e : build_user_data("alice", alice_logs(), config).examples)
+      if (e.messages[1].content.find(sentence_part) != std::string::npos) weight += e.sampling_weight;
+    return weight;
+  };
+  const double started = weight_of("paleo diet"), near_river = weight_of("near the river");
+  ASSERT_GT(started, 0);
+  ASSERT_GT(near_river, 0);
+  config.change_weight = 3.0;
+  EXPECT_NEAR(weight_of("paleo diet"), 3.0 * started, 1e-9);
+  EXPECT_NEAR(weight_of("near the river"), near_river, 1e-9);  // replaced nothing
 }
 
 std::string folded(std::string_view text) {
