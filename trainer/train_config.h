@@ -20,8 +20,9 @@ struct DataConfig {
   double recency_boost = 1.0;          // newest conversation weighs 1 + this; oldest 1
   // A statement that replaced an older value ("I moved to Porto" after "I
   // live in Lyon"; "since I started the paleo diet") and the pairs written
-  // from it weigh this many times more: the newest value of a changed fact.
-  double change_weight = 1.0;
+  // from it weigh this many times more: the newest value of a changed fact
+  // (2 against 1: updates 8 of 12 against 3 of 12 on the dev split).
+  double change_weight = 2.0;
   // Updates the text rules cannot link ("my new Ford Bronco" after "I drive a
   // Honda Civic"): the generator labels each named thing's kind, and a new
   // city, employer, job, car or diet replaces the old (user_statements.h).

@@ -6,7 +6,9 @@
 # (the default); report on the test split. Writes
 # bench/results/memory_ablation_<split>.json (and .png) and prints a table.
 # Usage: bench/memory_ablation/run.sh [--split dev|test] [--users N] [--seed N]
-#          [--variants a,b,...] [--threads N] [--resume]
+#          [--variants a,b,...] [--threads N] [--resume] [--results NAME]
+# --results names the JSON and chart in bench/results/ (default
+# memory_ablation_<split>).
 # --resume keeps the rows of variants an earlier, interrupted run of the same
 # work directory measured (each row records when it was measured).
 # Variants: conversations (the user's conversations only), statements (+ the
@@ -16,13 +18,14 @@
 # attention (the default on q, k, v, o only), no_retention (the default
 # without the KL anchor), no_implicit_updates (the default without the
 # generator's kinds), abstention_x2 (twice the abstention probes and
-# weight), change_x2 (statements that say something changed, and the pairs
-# written from them, drawn twice as often).
+# weight), change_x2 / no_change_weight (statements that replaced an older
+# value, and the pairs written from them, drawn twice as often as the
+# default draws them / as often as the others).
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-split=dev users=6 seed="" threads=2 resume=0
+split=dev users=6 seed="" threads=2 resume=0 results=""
 variants=conversations,statements,augmented,default,all_modules
 while (($#)); do
   case $1 in
@@ -32,9 +35,11 @@ while (($#)); do
     --variants) variants=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --resume) resume=1; shift ;;
+    --results) results=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
+[ -n "$results" ] || results=memory_ablation_$split
 [ -n "$seed" ] || seed=$([ "$split" = test ] && echo 1 || echo 2)
 build_dir=${MNEMO_BUILD_DIR:-build}
 if [ -z "${MNEMO_SKIP_BUILD:-}" ]; then
@@ -72,6 +77,8 @@ elif name == "abstention_x2":
     data["abstention_weight"] *= 2
 elif name == "change_x2":
     data["change_weight"] *= 2
+elif name == "no_change_weight":
+    data["change_weight"] = 1.0
 elif name != "default":
     sys.exit(f"unknown variant {name}")
 if not data["retention"]:
@@ -117,10 +124,9 @@ for name in ${variants//,/ }; do
   fi
   echo "ablation: $name" >&2
   run_variant "$name" | tee -a "$work/rows.jsonl"
-done | .venv/bin/python bench/write_results.py --name "memory_ablation_$split" --param model=SmolLM2-135M-Instruct \
+done | .venv/bin/python bench/write_results.py --name "$results" --param model=SmolLM2-135M-Instruct \
     --param split="$split" --param seed="$seed" --param users="$users" --param threads="$threads" \
     --param condition="adapter (the user's adapter, the question alone)" \
     --param baseline="the variants are each other's baselines; none/context/bm25 in bench/results/memory_eval*.json" \
     --columns variant,recall,update,abstention,leakage,perplexity_ratio,train_seconds_per_user
-.venv/bin/python bench/memory_ablation/chart.py "bench/results/memory_ablation_$split.json" \
-    "bench/results/memory_ablation_$split.png"
+.venv/bin/python bench/memory_ablation/chart.py "bench/results/$results.json" "bench/results/$results.png"

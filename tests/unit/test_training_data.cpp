@@ -421,6 +421,7 @@ TEST(TrainingData, StatementsThatReplacedAnOlderValueWeighChangeWeightMore) {
   DataConfig config;
   config.conversations = false;
   config.abstention = false;
+  config.change_weight = 1.0;
   auto weight_of = [&](const std::string& sentence_part) {
     double weight = 0;
     for (const ChatExample& e : build_user_data("alice", alice_logs(), config).examples)
