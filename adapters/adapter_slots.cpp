@@ -206,26 +206,21 @@ void AdapterSlots::apply(int64_t layer, LinearModule module, const at::Tensor& x
   const LoraPair& stack = stacks_[layer][static_cast<int>(module)];
   if (!stack.A.defined() || rank_capacity_ == 0) return;  // no loaded adapter targets this module
   const at::Tensor& ranks = ranks_[static_cast<int>(module)];
-  if (stack.A.scalar_type() != x.scalar_type()) {
-    // Float32 slots on a bf16 (or fp16) base: training's master weights. The
-    // op runs on a copy in the activations' dtype, as under torch.autocast;
-    // the copy is differentiable, so the gradients reach the float32 weights.
-    const at::Tensor a = stack.A.to(x.scalar_type()), b = stack.B.to(x.scalar_type());
-    if (routing.seg_starts.defined())
-      lora_apply_segments(y, x, a, b, ranks, scales_, routing.seg_starts, routing.seg_slots);
-    else
-      lora_apply(y, x, a, b, ranks, scales_, routing.token_slots);
-    return;
-  }
+  // Float32 slots on a bf16 (or fp16) base: training's master weights. The op
+  // runs on a copy in the activations' dtype, as under torch.autocast; the
+  // copy is differentiable, so the gradients reach the float32 weights.
+  const bool cast = stack.A.scalar_type() != x.scalar_type();
+  const at::Tensor a = cast ? stack.A.to(x.scalar_type()) : stack.A;
+  const at::Tensor b = cast ? stack.B.to(x.scalar_type()) : stack.B;
   if (routing.seg_starts.defined())
-    lora_apply_segments(y, x, stack.A, stack.B, ranks, scales_, routing.seg_starts, routing.seg_slots);
-  else if (cpu_decode_path_ == CpuDecodePath::PerToken && keeps_transposed() && !requires_grad_ &&
+    lora_apply_segments(y, x, a, b, ranks, scales_, routing.seg_starts, routing.seg_slots);
+  else if (!cast && cpu_decode_path_ == CpuDecodePath::PerToken && keeps_transposed() && !requires_grad_ &&
            !(at::GradMode::is_enabled() && x.requires_grad()) && few_tokens_per_adapter(routing.token_slots))
     // A decode step on CPU: tokens of many adapters, a few each (kernels/lora_cpu_per_token.h).
     lora_apply_per_token_cpu(y, x, stack.A, transposed_b_[layer][static_cast<int>(module)], ranks, scales_,
                              routing.token_slots);
   else
-    lora_apply(y, x, stack.A, stack.B, ranks, scales_, routing.token_slots);
+    lora_apply(y, x, a, b, ranks, scales_, routing.token_slots);
 }
 
 }  // namespace mnemo

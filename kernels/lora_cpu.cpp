@@ -200,11 +200,11 @@ std::vector<Segment> read_segments(const at::Tensor& seg_starts, const at::Tenso
 
 // [0, T) cut into pieces in token order: the segments (empty ones dropped) and
 // the gaps between them (slot -1), neighbours of one slot merged (a training
-// batch holds each user's sequences side by side). Autograd-friendly: one split_with_sizes over
-// these sizes has a backward of one cat, where a narrow per segment costs a
-// zero-filled copy of the whole input's gradient each (quadratic in the
-// number of segments; it made a batch of four users train slower per user
-// than one user alone).
+// batch holds each user's sequences side by side). Autograd-friendly: one
+// split_with_sizes over these sizes has a backward of one cat, where a narrow
+// per segment costs a zero-filled copy of the whole input's gradient each
+// (quadratic in the number of segments; it made a batch of four users train
+// slower per user than one user alone).
 struct Pieces {
   std::vector<int64_t> sizes;
   std::vector<int32_t> slots;

@@ -372,7 +372,6 @@ std::string without_stale(const std::string& sentence, const std::vector<std::st
   return out;
 }
 
-
 // Keeps the current part of a statement that names stale things (without_stale);
 // false when there is none.
 bool keep_current_part(UserStatement& statement, const std::vector<std::string>& stale) {
@@ -386,6 +385,26 @@ bool keep_current_part(UserStatement& statement, const std::vector<std::string>&
   statement.content = std::move(content);
   statement.topics = topics_of(current);
   return true;
+}
+
+// Flags the statements that made something stale, and supersedes every other
+// statement that names a stale thing unless it keeps a current part. Returns
+// how many statements it newly superseded.
+int64_t mark_stale(std::vector<UserStatement>& statements, const std::set<std::string>& stale,
+                   const std::set<const UserStatement*>& replacing) {
+  const std::vector<std::string> items(stale.begin(), stale.end());
+  int64_t marked = 0;
+  for (UserStatement& statement : statements) {
+    if (replacing.count(&statement)) statement.replaces_something = true;
+    if (statement.superseded) continue;
+    bool names_stale = false;
+    for (const std::string& item : items) names_stale = names_stale || contains_word(statement.text, item);
+    if (names_stale && !keep_current_part(statement, items)) {
+      statement.superseded = true;
+      ++marked;
+    }
+  }
+  return marked;
 }
 
 }  // namespace
@@ -527,13 +546,7 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
       }
     }
   }
-  const std::vector<std::string> stale_words(stale.begin(), stale.end());
-  for (UserStatement& statement : statements) {
-    if (replacing.count(&statement)) statement.replaces_something = true;
-    bool names_stale = false;
-    for (const std::string& word : stale_words) names_stale = names_stale || contains_word(statement.text, word);
-    if (names_stale && !keep_current_part(statement, stale_words)) statement.superseded = true;
-  }
+  mark_stale(statements, stale, replacing);
   return statements;
 }
 
@@ -664,19 +677,7 @@ int64_t mark_replaced_by_kind(std::vector<UserStatement>& statements,
       }
     }
   }
-  int64_t marked = 0;
-  const std::vector<std::string> stale_things(stale.begin(), stale.end());
-  for (UserStatement& statement : statements) {
-    if (replacing.count(&statement)) statement.replaces_something = true;
-    if (statement.superseded) continue;
-    bool names_stale = false;
-    for (const std::string& thing : stale_things) names_stale = names_stale || contains_word(statement.text, thing);
-    if (names_stale && !keep_current_part(statement, stale_things)) {
-      statement.superseded = true;
-      ++marked;
-    }
-  }
-  return marked;
+  return mark_stale(statements, stale, replacing);
 }
 
 }  // namespace mnemo

@@ -10,6 +10,7 @@
 #include "model/model_loader.h"
 #include "model/transformer.h"
 #include "support/command.h"
+#include "support/generated_users.h"
 #include "support/json_files.h"
 #include "support/reference.h"
 
@@ -40,19 +41,8 @@ int64_t remembered(const std::vector<json>& answers, const std::string& conditio
   return n;
 }
 
-fs::path generated(const std::string& name, int users) {
-  fs::path d = testing::scratch_dir(name);
-  auto r = run_command(mnemo() + " eval generate --users " + std::to_string(users) + " --seed 1 --out " +
-                       shell_quote(d.string()) + " 2>&1");
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  return d;
-}
-
 // Two users (test split, seed 1) for the adapter and input tests.
-fs::path benchmark_dir() {
-  static const fs::path dir = generated("memory_eval_benchmark", 2);
-  return dir;
-}
+fs::path benchmark_dir() { return testing::generated_users("memory_eval_benchmark"); }
 
 std::string run_args(const fs::path& benchmark, const fs::path& out) {
   return " eval run --logs " + shell_quote((benchmark / "logs").string()) + " --questions " +
@@ -64,7 +54,7 @@ std::string run_args(const fs::path& out) { return run_args(benchmark_dir(), out
 // its prompt poorly (7% recall on the 24-user baseline), and two users gave
 // it 0 to 2 remembered answers (seeds 1-3), too few to tell from none.
 TEST(MemoryEval, TheHistoryInThePromptBeatsNoMemory) {
-  fs::path benchmark = generated("memory_eval_benchmark6", 6), out = testing::scratch_dir("memory_eval_context");
+  fs::path benchmark = testing::generated_users("memory_eval_benchmark6", 6), out = testing::scratch_dir("memory_eval_context");
   auto r = run_command(mnemo() + run_args(benchmark, out) + " --conditions none,context --no-retention 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::printf("%s\n", r.output.c_str());
