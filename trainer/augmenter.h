@@ -42,7 +42,7 @@ std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const 
 // it ("Ford Bronco" → "car", "Tidewater Insurance" → "company", "Logan" in
 // "my brother Logan" → "person"), by a few-shot prompt to the generator
 // (worked examples of its own, none from any evaluation), greedy and
-// batched: what mark_replaced_by_kind (user_statements.h) needs to see that
+// batched: what mark_replaced_by_kind (statement_changes.h) needs to see that
 // a new car replaces the old one. A thing named in several sentences is
 // labelled in the first.
 std::map<std::string, std::string> label_kinds(const BaseModel& generator, const std::vector<NamedThing>& things);

@@ -25,7 +25,7 @@ struct DataConfig {
   double change_weight = 2.0;
   // Updates the text rules cannot link ("my new Ford Bronco" after "I drive a
   // Honda Civic"): the generator labels each named thing's kind, and a new
-  // city, employer, job, car or diet replaces the old (user_statements.h).
+  // city, employer, job, car or diet replaces the old (statement_changes.h).
   bool implicit_updates = true;
   // The user's first-person statements said back in the second person, as
   // answers to probes about the user ("What do you know about my dog?").

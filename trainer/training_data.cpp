@@ -1,9 +1,10 @@
 #include "trainer/training_data.h"
 
 #include "adapters/sha256.h"
+#include "trainer/context_distiller.h"
+#include "trainer/statement_changes.h"
 
 #include <nlohmann/json.hpp>
-#include "trainer/context_distiller.h"
 
 #include <algorithm>
 #include <cctype>

@@ -15,7 +15,6 @@
 #include "eval/interaction_log.h"  // LogRecord
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,30 +48,9 @@ std::vector<std::string> split_sentences(std::string_view text);
 // every statement that names it is superseded, except that a change whose
 // wording holds the old value apart ("from Lyon to Porto", "replaced my old
 // Mazda with a Nissan", "instead of Lyon") keeps its current part instead
-// ("I moved to Porto": `said` keeps the sentence as written).
+// ("I moved to Porto": `said` keeps the sentence as written). The change
+// rules are statement_changes.h.
 std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conversations);
-
-// The things a statement names: runs of adjacent specific words ("Ford
-// Bronco", "graphic designer", "Nairobi"), possessives stripped.
-std::vector<std::string> named_things(const UserStatement& statement);
-
-// True when `kind` (a generator's one-word label of a named thing) is
-// something a person has one of at a time: the city they live in, their
-// employer, their job, their car, their diet. A newer one of these replaces
-// the older; a newer pet, friend or hobby does not.
-bool single_valued_kind(std::string_view kind);
-
-// Implicit updates: "Picking up my new Ford Bronco" after "I drive a Honda
-// Civic" replaces the car, though no rule of extract_statements links the
-// two without knowing both are cars. `kinds` maps named things to their
-// kind (a generator labels them; augmenter.h). A statement with a start cue
-// ("new", "now", "joined", "became", "first day", …) that names a
-// single-valued thing for the first time makes stale every other thing of
-// the same kind that only earlier conversations named; every statement
-// naming a stale thing is marked superseded. Returns how many statements it
-// newly marked.
-int64_t mark_replaced_by_kind(std::vector<UserStatement>& statements,
-                              const std::map<std::string, std::string>& kinds);
 
 // First person to second: I → you, my → your, I'm → you're, me → you, … with
 // the first letter capitalised.

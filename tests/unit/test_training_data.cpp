@@ -6,6 +6,7 @@
 #include "eval/scoring.h"
 #include "trainer/augmenter.h"
 #include "trainer/context_distiller.h"
+#include "trainer/statement_changes.h"
 #include "trainer/train_config.h"
 #include "trainer/training_data.h"
 #include "trainer/user_statements.h"
