@@ -20,9 +20,10 @@
 # generator's kinds), abstention_x2 (twice the abstention probes and
 # weight), change_x2 / no_change_weight (statements that replaced an older
 # value, and the pairs written from them, drawn twice as often as the
-# default draws them / as often as the others).
+# default draws them / as often as the others), steps_x2 (twice the training
+# steps). A variant joins others with "+" (steps_x2+abstention_x2).
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 split=dev users=6 seed="" threads=2 resume=0 results=""
@@ -58,29 +59,32 @@ name, out = sys.argv[1], sys.argv[2]
 config = yaml.safe_load(open("configs/train.yaml"))
 data, adapter = config["data"], config["adapter"]
 parts = {"conversations": False, "statements": False, "augmentation": False, "abstention": False, "retention": False}
-if name == "conversations":
-    data.update(parts, conversations=True)
-elif name == "statements":
-    data.update(parts, conversations=True, statements=True)
-elif name == "augmented":
-    data.update(parts, conversations=True, statements=True, augmentation=True)
-elif name == "all_modules":
-    adapter["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-elif name == "attention":
-    adapter["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
-elif name == "no_retention":
-    data["retention"] = False
-elif name == "no_implicit_updates":
-    data["implicit_updates"] = False
-elif name == "abstention_x2":
-    data["abstention_probes"] *= 2
-    data["abstention_weight"] *= 2
-elif name == "change_x2":
-    data["change_weight"] *= 2
-elif name == "no_change_weight":
-    data["change_weight"] = 1.0
-elif name != "default":
-    sys.exit(f"unknown variant {name}")
+for name in name.split("+"):
+    if name == "conversations":
+        data.update(parts, conversations=True)
+    elif name == "statements":
+        data.update(parts, conversations=True, statements=True)
+    elif name == "augmented":
+        data.update(parts, conversations=True, statements=True, augmentation=True)
+    elif name == "all_modules":
+        adapter["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    elif name == "attention":
+        adapter["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    elif name == "no_retention":
+        data["retention"] = False
+    elif name == "no_implicit_updates":
+        data["implicit_updates"] = False
+    elif name == "abstention_x2":
+        data["abstention_probes"] *= 2
+        data["abstention_weight"] *= 2
+    elif name == "change_x2":
+        data["change_weight"] *= 2
+    elif name == "no_change_weight":
+        data["change_weight"] = 1.0
+    elif name == "steps_x2":
+        config["schedule"]["steps"] *= 2
+    elif name != "default":
+        sys.exit(f"unknown variant {name}")
 if not data["retention"]:
     config["schedule"]["retention_per_step"] = 0
 yaml.safe_dump(config, open(out, "w"), sort_keys=False)
