@@ -530,6 +530,8 @@ TEST(TrainConfig, ReadsYamlAndNamesBadKeys) {
   EXPECT_EQ(shipped.shards, TrainConfig{}.shards);
   EXPECT_EQ(shipped.users_per_batch, TrainConfig{}.users_per_batch);
   EXPECT_EQ(shipped.steps, TrainConfig{}.steps);
+  EXPECT_EQ(shipped.data.abstention_probes, TrainConfig{}.data.abstention_probes);
+  EXPECT_EQ(shipped.data.abstention_weight, TrainConfig{}.data.abstention_weight);
   EXPECT_EQ(shipped.gate.max_perplexity_ratio, TrainConfig{}.gate.max_perplexity_ratio);
   EXPECT_EQ(shipped.gate.max_questions, TrainConfig{}.gate.max_questions);
   EXPECT_EQ(shipped.data.distillation, TrainConfig{}.data.distillation);
