@@ -404,6 +404,9 @@ void run_train(const TrainCommand& command) {
                                  config.data.seed, &distill);
         add_distilled_examples(*user_data, pairs, config.data);
       }
+      if (const double factor = limit_abstention_share(*user_data, config.data); factor < 1)
+        spdlog::info("train: user {}: abstention weights scaled by {:.2f} to hold {:.0f}% of the sampling weight",
+                     user, factor, 100 * config.data.abstention_max_share);
       if (user_data->examples.empty())
         fail("no training example (the config's data parts found nothing in {} conversations)",
              user_data->n_conversations);

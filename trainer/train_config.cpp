@@ -76,6 +76,8 @@ void validate_train_config(const TrainConfig& c, const std::string& source) {
   check(std::isfinite(d.augment_temperature) && d.augment_temperature > 0, "data.augment_temperature",
         "must be > 0");
   check(d.abstention_probes >= 0, "data.abstention_probes", "must be >= 0");
+  check(std::isfinite(d.abstention_max_share) && d.abstention_max_share >= 0 && d.abstention_max_share < 1,
+        "data.abstention_max_share", "must be 0 <= share < 1");
   check(d.distillation_per_statement >= 0 && d.distillation_per_statement <= 64, "data.distillation_per_statement",
         "must be 0..64");
   for (const std::string& probe : d.distillation_probes)
@@ -136,6 +138,7 @@ std::string train_config_json(const TrainConfig& c) {
                 {"abstention", d.abstention},
                 {"abstention_weight", d.abstention_weight},
                 {"abstention_probes", d.abstention_probes},
+                {"abstention_max_share", d.abstention_max_share},
                 {"retention", d.retention},
                 {"retention_prompts", d.retention_prompts},
                 {"retention_answer_tokens", d.retention_answer_tokens},
@@ -200,6 +203,7 @@ TrainConfig read_train_config(const std::string& path) {
         {"abstention", field(d.abstention)},
         {"abstention_weight", field(d.abstention_weight)},
         {"abstention_probes", field(d.abstention_probes)},
+        {"abstention_max_share", field(d.abstention_max_share)},
         {"retention", field(d.retention)},
         {"retention_prompts", field(d.retention_prompts)},
         {"retention_answer_tokens", field(d.retention_answer_tokens)},

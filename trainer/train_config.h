@@ -51,6 +51,10 @@ struct DataConfig {
   // steps, which 80 × 1.5 with 32 steps cost (README: the dev-split ablation).
   double abstention_weight = 1.5;   // per probe
   int64_t abstention_probes = 80;   // per user; every topic never named once before any twice
+  // The most of a user's sampling weight abstention may hold: a user who said
+  // little gets proportionally less, so the adapter is not taught mostly to
+  // not know (the generated users hold 31-37%, below it).
+  double abstention_max_share = 0.4;
   // Retention: the base model's own answers to generic instructions, trained
   // with a KL penalty to the frozen base's distributions (and, with
   // replay_loss > 0, cross-entropy on them too).

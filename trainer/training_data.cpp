@@ -347,6 +347,19 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
   return data;
 }
 
+double limit_abstention_share(UserData& data, const DataConfig& config) {
+  double abstention = 0, rest = 0;
+  for (const ChatExample& example : data.examples)
+    (example.source == ExampleSource::Abstention ? abstention : rest) += example.sampling_weight;
+  // abstention · f / (abstention · f + rest) = share  ⇒  f = share · rest / ((1 − share) · abstention)
+  const double share = config.abstention_max_share;
+  if (abstention <= 0 || abstention <= share * (abstention + rest)) return 1.0;
+  const double factor = share * rest / ((1 - share) * abstention);
+  for (ChatExample& example : data.examples)
+    if (example.source == ExampleSource::Abstention) example.sampling_weight *= factor;
+  return factor;
+}
+
 void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config) {
   std::mt19937_64 rng(config.seed ^ std::hash<std::string>{}(data.user) ^ 0x5eed);
   for (const AugmentedPair& pair : pairs) {

@@ -88,6 +88,11 @@ void add_augmented_examples(UserData& data, const std::vector<AugmentedPair>& pa
 // Adds the teacher's grounded answers (context_distiller.h) as distilled examples.
 void add_distilled_examples(UserData& data, const std::vector<AugmentedPair>& pairs, const DataConfig& config);
 
+// Scales the abstention examples' sampling weights down so that they hold at
+// most `config.abstention_max_share` of the user's total; call it once every
+// example is in. Returns the factor (1 when the share was within bounds).
+double limit_abstention_share(UserData& data, const DataConfig& config);
+
 // `mnemo train --dump-data DIR`: DIR/<user>.statements.jsonl (each statement,
 // its named things and their kinds, whether superseded) and DIR/<user>.jsonl
 // (every example with its source and sampling weight).

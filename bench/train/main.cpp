@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
                              augment_statements(model, built->statements, config.data.augment_samples,
                                                 config.data.augment_temperature, config.data.seed),
                              config.data);
+    limit_abstention_share(*built, config.data);
     data.push_back(std::move(built));
   }
   std::vector<ChatExample> retention;

@@ -304,6 +304,34 @@ TEST(TrainingData, ExamplesAreDeterministicForASeed) {
   EXPECT_NE(build_user_data("alice", changed, config).data_fingerprint, a.data_fingerprint);
 }
 
+TEST(TrainingData, AbstentionHoldsAtMostItsShareOfTheSamplingWeight) {
+  DataConfig config;
+  config.abstention_probes = 80;
+  config.abstention_weight = 1.5;
+  config.abstention_max_share = 0.4;
+  UserData data = build_user_data("alice", alice_logs(), config);  // a few statements: abstention would dominate
+  auto shares = [](const UserData& d) {
+    double abstention = 0, all = 0;
+    for (const ChatExample& e : d.examples) {
+      all += e.sampling_weight;
+      if (e.source == ExampleSource::Abstention) abstention += e.sampling_weight;
+    }
+    return abstention / all;
+  };
+  const double before = shares(data);
+  ASSERT_GT(before, 0.4);
+  const double factor = limit_abstention_share(data, config);
+  EXPECT_LT(factor, 1.0);
+  EXPECT_NEAR(shares(data), 0.4, 1e-9);
+  // Within the share: nothing changes.
+  config.abstention_max_share = 0.99;
+  UserData within = build_user_data("alice", alice_logs(), config);
+  std::vector<double> weights;
+  for (const ChatExample& e : within.examples) weights.push_back(e.sampling_weight);
+  EXPECT_EQ(limit_abstention_share(within, config), 1.0);
+  for (size_t i = 0; i < weights.size(); ++i) EXPECT_EQ(within.examples[i].sampling_weight, weights[i]);
+}
+
 TEST(TrainingData, EachPartIsSwitchable) {
   DataConfig config;
   config.conversations = false;
@@ -532,6 +560,9 @@ TEST(TrainConfig, ReadsYamlAndNamesBadKeys) {
   EXPECT_EQ(shipped.steps, TrainConfig{}.steps);
   EXPECT_EQ(shipped.data.abstention_probes, TrainConfig{}.data.abstention_probes);
   EXPECT_EQ(shipped.data.abstention_weight, TrainConfig{}.data.abstention_weight);
+  EXPECT_EQ(shipped.data.abstention_max_share, TrainConfig{}.data.abstention_max_share);
+  EXPECT_THAT(testing::error_of([&] { read_train_config(write("data:\n  abstention_max_share: 1\n")); }),
+              HasSubstr("data.abstention_max_share must be 0 <= share < 1"));
   EXPECT_EQ(shipped.gate.max_perplexity_ratio, TrainConfig{}.gate.max_perplexity_ratio);
   EXPECT_EQ(shipped.gate.max_questions, TrainConfig{}.gate.max_questions);
   EXPECT_EQ(shipped.data.distillation, TrainConfig{}.data.distillation);
