@@ -53,7 +53,7 @@ struct DataConfig {
   int64_t abstention_probes = 80;   // per user; every topic never named once before any twice
   // The most of a user's sampling weight abstention may hold: a user who said
   // little gets proportionally less, so the adapter is not taught mostly to
-  // not know (the generated users hold 31-37%, below it).
+  // not know (the 18 generated dev and test users hold 30-37%, below it).
   double abstention_max_share = 0.4;
   // Retention: the base model's own answers to generic instructions, trained
   // with a KL penalty to the frozen base's distributions (and, with

@@ -353,7 +353,8 @@ double limit_abstention_share(UserData& data, const DataConfig& config) {
     (example.source == ExampleSource::Abstention ? abstention : rest) += example.sampling_weight;
   // abstention · f / (abstention · f + rest) = share  ⇒  f = share · rest / ((1 − share) · abstention)
   const double share = config.abstention_max_share;
-  if (abstention <= 0 || abstention <= share * (abstention + rest)) return 1.0;
+  // Nothing else to draw (every other part off): scaling would leave no weight at all.
+  if (abstention <= 0 || rest <= 0 || abstention <= share * (abstention + rest)) return 1.0;
   const double factor = share * rest / ((1 - share) * abstention);
   for (ChatExample& example : data.examples)
     if (example.source == ExampleSource::Abstention) example.sampling_weight *= factor;

@@ -90,7 +90,8 @@ void add_distilled_examples(UserData& data, const std::vector<AugmentedPair>& pa
 
 // Scales the abstention examples' sampling weights down so that they hold at
 // most `config.abstention_max_share` of the user's total; call it once every
-// example is in. Returns the factor (1 when the share was within bounds).
+// example is in. Returns the factor (1 when the share was within bounds, or
+// when abstention is all there is).
 double limit_abstention_share(UserData& data, const DataConfig& config);
 
 // `mnemo train --dump-data DIR`: DIR/<user>.statements.jsonl (each statement,

@@ -330,6 +330,13 @@ TEST(TrainingData, AbstentionHoldsAtMostItsShareOfTheSamplingWeight) {
   for (const ChatExample& e : within.examples) weights.push_back(e.sampling_weight);
   EXPECT_EQ(limit_abstention_share(within, config), 1.0);
   for (size_t i = 0; i < weights.size(); ++i) EXPECT_EQ(within.examples[i].sampling_weight, weights[i]);
+  // Abstention alone (every other part off): left as it is, not scaled to nothing.
+  config.abstention_max_share = 0.4;
+  config.conversations = config.statements = false;
+  UserData alone = build_user_data("alice", alice_logs(), config);
+  ASSERT_FALSE(alone.examples.empty());
+  EXPECT_EQ(limit_abstention_share(alone, config), 1.0);
+  EXPECT_EQ(alone.examples.front().sampling_weight, config.abstention_weight);
 }
 
 TEST(TrainingData, EachPartIsSwitchable) {
