@@ -1,5 +1,7 @@
 #include "trainer/augmenter.h"
 
+#include "trainer/sentence_words.h"
+
 #include "model/base_model.h"
 #include "model/generate.h"
 #include "model/kv_cache.h"
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <unordered_set>
 
 namespace mnemo {
 namespace {
@@ -84,7 +87,72 @@ std::string trim(std::string text) {
   return b == std::string::npos ? "" : text.substr(b, e - b + 1);
 }
 
+// Words that ask for the same thing: a question's noun in one of these
+// groups is about a statement that says any word of its group or names a
+// thing whose kind (label_kinds' word) is in it: "What is my occupation?"
+// asks for the job, "my birthday" is the day the user was born.
+const std::vector<std::vector<std::string>>& same_thing_words() {
+  static const std::vector<std::vector<std::string>> groups = {
+      {"job", "profession", "occupation", "career", "title", "trade"},  // not "work": "I work at …" names the employer
+      {"company", "employer", "firm", "workplace", "work"},
+      {"city", "town", "home", "hometown"},
+      {"car", "vehicle", "ride"},
+      {"university", "college", "school", "degree"},
+      {"medicine", "medication"},
+      {"birthday", "born"},
+  };
+  return groups;
+}
+
+bool negates(std::string_view text) {
+  for (const sentence_words::Word& word : sentence_words::words_of(text)) {
+    const std::string w = sentence_words::lower(word.text);
+    if (w == "not" || w == "no" || w == "never" || w == "cannot" || w == "nothing" ||
+        (w.size() > 3 && w.compare(w.size() - 3, 3, "n't") == 0))
+      return true;
+  }
+  return false;
+}
+
+// A statement talks about `topic` (a noun after "my" in a question): it says
+// the word (or its plural) or one asking for the same thing, or names a
+// thing of that kind.
+bool talks_about(const UserStatement& statement, const std::map<std::string, std::string>& kinds, std::string topic) {
+  if (topic.rfind("favorite ", 0) == 0) topic = topic.substr(9);
+  std::vector<std::string> words = {topic};
+  for (const std::vector<std::string>& group : same_thing_words())
+    if (std::find(group.begin(), group.end(), topic) != group.end()) words.insert(words.end(), group.begin(), group.end());
+  auto says = [&](const std::string& word) {
+    return contains_word(statement.text, word) || contains_word(statement.text, word + "s");
+  };
+  if (topic.size() > 3 && topic.back() == 's' && says(topic.substr(0, topic.size() - 1))) return true;
+  for (const std::string& word : words) {
+    if (says(word)) return true;
+    for (const auto& [thing, kind] : kinds)
+      if (kind == word && contains_word(statement.text, thing)) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+bool true_to_statement(const UserStatement& statement, const std::map<std::string, std::string>& kinds,
+                       const AugmentedPair& pair) {
+  if (about_the_speaker(pair.answer)) return false;
+  if (negates(pair.answer) && !negates(statement.text)) return false;
+  static const std::unordered_set<std::string> addressing = {"you", "your", "you're", "you've", "yours", "yes"};
+  for (const sentence_words::Word& word : sentence_words::words_of(pair.answer)) {
+    const std::string w = sentence_words::strip_possessive(word.text);
+    const std::string l = sentence_words::lower(w);
+    const bool digit = std::any_of(w.begin(), w.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    const bool name = std::isupper(static_cast<unsigned char>(w[0])) && !addressing.count(l) &&
+                      !sentence_words::common_words().count(l);
+    if ((digit || name) && !contains_word(statement.text, w) && !contains_word(pair.question, w)) return false;
+  }
+  for (const std::string& topic : sentence_words::topics_of(pair.question))
+    if (!talks_about(statement, kinds, topic)) return false;
+  return true;
+}
 
 SequenceCache prefill_prefix(const Transformer& model, const std::vector<int32_t>& tokens) {
   SequenceCache prefix(model.config(), static_cast<int64_t>(tokens.size()), model.dtype(), model.device());
@@ -186,8 +254,8 @@ std::map<std::string, std::string> label_kinds(const BaseModel& generator, const
 }
 
 std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const std::vector<UserStatement>& statements,
-                                              int64_t samples, double temperature, uint64_t seed,
-                                              AugmentStats* stats) {
+                                              const std::map<std::string, std::string>& kinds, int64_t samples,
+                                              double temperature, uint64_t seed, AugmentStats* stats) {
   const Transformer& model = *generator.transformer;
   const Tokenizer& tokenizer = *generator.tokenizer;
   at::NoGradGuard no_grad;
@@ -233,6 +301,10 @@ std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const 
       for (AugmentedPair& pair : parse_generation(results[j - first].text)) {
         const UserStatement& statement = *jobs[j].statement;
         if (!keeps_content(statement, pair.answer)) continue;
+        if (!true_to_statement(statement, kinds, pair)) {
+          ++local.untrue;
+          continue;
+        }
         // A question that already holds every name of the answer teaches nothing.
         if (!pair.question.empty()) {
           bool gives_away = false;

@@ -391,7 +391,7 @@ void run_train(const TrainCommand& command) {
           [&](const std::vector<NamedThing>& things) { return label_kinds(generator, things); }));
       if (config.data.augmentation) {
         std::vector<AugmentedPair> pairs =
-            augment_statements(generator, user_data->statements, config.data.augment_samples,
+            augment_statements(generator, user_data->statements, user_data->kinds, config.data.augment_samples,
                                config.data.augment_temperature, config.data.seed, &augment);
         add_augmented_examples(*user_data, pairs, config.data);
       }
@@ -421,17 +421,18 @@ void run_train(const TrainCommand& command) {
     std::map<std::string, int64_t> by_source;
     for (const ChatExample& example : user_data->examples) ++by_source[example_source_name(example.source)];
     spdlog::info("train: data {}/{} {}: {} statements ({} superseded, {} by kind, {} changes kept current), {} "
-                 "examples ({} augmented of {} generations, {} distilled of {})",
+                 "examples ({} augmented of {} generations, {} untrue to their statement dropped, {} distilled of {})",
                  u + 1, users.size(), user, user_data->statements.size(), user_data->n_superseded,
                  user_data->n_replaced_by_kind, user_data->n_kept_current, user_data->examples.size(),
-                 augment.kept_facts + augment.kept_pairs,
-                 augment.generations, distill.kept, distill.prompts);
+                 augment.kept_facts + augment.kept_pairs, augment.generations, augment.untrue, distill.kept,
+                 distill.prompts);
     data_stats[user] = json{{"statements", user_data->statements.size()},
                             {"superseded", user_data->n_superseded},
                             {"superseded_by_kind", user_data->n_replaced_by_kind},
                             {"changes_kept_current", user_data->n_kept_current},
                             {"examples", by_source},
                             {"augment_generations", augment.generations},
+                            {"augment_untrue", augment.untrue},
                             {"distill_prompts", distill.prompts}};
     if (!command.dump_data.empty()) dump_user_data(command.dump_data, *user_data);
     records.set(user, UserJobState::kTraining);

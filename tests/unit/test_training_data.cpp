@@ -527,6 +527,32 @@ TEST(Augmenter, AGenerationMustKeepTheStatementsNames) {
   EXPECT_FALSE(keeps_content(lower, "You have an allergy."));
 }
 
+TEST(Augmenter, AGenerationMustStayTrueToItsStatement) {
+  // The 135M generator's own mistakes, seen in its output on generated users.
+  UserStatement s;
+  s.text = "I work at Amberline Travel.";
+  const std::map<std::string, std::string> kinds = {{"Amberline Travel", "company"}, {"nurse", "profession"}};
+  EXPECT_TRUE(true_to_statement(s, kinds, {"Who is my employer?", "You work at Amberline Travel."}));
+  EXPECT_TRUE(true_to_statement(s, kinds, {"", "You work at Amberline Travel."}));
+  EXPECT_FALSE(true_to_statement(s, kinds, {"What is my job?", "You work at Amberline Travel."}));  // not the job
+  EXPECT_FALSE(true_to_statement(s, kinds, {"What is my name?", "You work at Amberline Travel."}));
+  EXPECT_FALSE(true_to_statement(s, kinds, {"", "You don't work at Amberline Travel."}));  // denies it
+  EXPECT_FALSE(true_to_statement(s, kinds, {"", "I work at Amberline Travel."}));          // the user's voice
+  EXPECT_FALSE(true_to_statement(s, kinds, {"", "You work at Amberline Travel in Lisbon."}));  // a name added
+  EXPECT_FALSE(true_to_statement(s, kinds, {"", "You work at Amberline Travel since 2019."}));  // a number added
+  UserStatement nurse;
+  nurse.text = "I work as a nurse.";
+  EXPECT_TRUE(true_to_statement(nurse, kinds, {"What is my occupation?", "You work as a nurse."}));  // its kind
+  EXPECT_FALSE(true_to_statement(nurse, {}, {"What is my occupation?", "You work as a nurse."}));  // kind unknown
+  UserStatement negative;
+  negative.text = "I never eat meat.";
+  EXPECT_TRUE(true_to_statement(negative, {}, {"", "You don't eat meat."}));
+  UserStatement born;
+  born.text = "I was born on August 17.";
+  EXPECT_TRUE(true_to_statement(born, {}, {"When is my birthday?", "Your birthday is August 17."}));
+  EXPECT_FALSE(true_to_statement(born, {}, {"When is my sister's birthday?", "Your sister's birthday is August 17."}));
+}
+
 TEST(Augmenter, GenerationsParseIntoAFactAndAQuestionPair) {
   auto pairs = parse_generation(" You have a sister named Robin.\nQuestion: Who is your sister?\nAnswer: Robin.");
   ASSERT_EQ(pairs.size(), 2u);
