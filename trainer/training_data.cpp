@@ -81,6 +81,7 @@ const std::vector<AbstentionTopic>& abstention_topics() {
       {"girlfriend", {"girlfriend", "partner"}, true},
       {"son", {"son", "sons", "kids", "children", "child"}, true},
       {"daughter", {"daughter", "daughters", "kids", "children", "child"}, true},
+      {"favorite food", {"food", "dish", "meal", "cuisine"}},
       {"favorite movie", {"movie", "film"}},
       {"favorite color", {"color", "colour"}},
       {"favorite book", {"book", "novel"}},
@@ -317,13 +318,29 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
   if (config.abstention && config.abstention_probes > 0) {
     std::set<std::string> kinds_said;
     for (const auto& [thing, kind] : data.kinds) kinds_said.insert(kind);
+    // Mentioned: the user said one of its words, or named a thing of its
+    // kind. What the assistant said tells nothing about the user. A named
+    // topic's words (sister, cat) count anywhere in the user's turns ("a gift
+    // for my sister?"); the others' are common words that count only in the
+    // user's statements about themselves: "How do vaccines work?" says
+    // nothing of a job, nor "Should I eat before a run?" of a diet.
     std::vector<const AbstentionTopic*> unmentioned;
     for (const AbstentionTopic& topic : abstention_topics()) {
       bool mentioned = false;
       for (const std::string& kind : topic.kinds) mentioned = mentioned || kinds_said.count(kind);
-      for (const LogRecord& record : conversations)
-        for (const ChatMessage& message : record.messages)
-          for (const std::string& word : topic.mentions) mentioned = mentioned || contains_word(message.content, word);
+      auto says = [&](const std::string& text) {
+        for (const std::string& word : topic.mentions) mentioned = mentioned || contains_word(text, word);
+      };
+      if (topic.named) {
+        for (const LogRecord& record : conversations)
+          for (const ChatMessage& message : record.messages)
+            if (message.role == "user") says(message.content);
+      } else {
+        for (const UserStatement& statement : data.statements) {
+          says(statement.text);
+          says(statement.said);
+        }
+      }
       if (!mentioned) unmentioned.push_back(&topic);
     }
     std::shuffle(unmentioned.begin(), unmentioned.end(), rng);

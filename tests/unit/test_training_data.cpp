@@ -429,6 +429,36 @@ TEST(TrainingData, EveryTopicNeverNamedIsProbedOnceBeforeAnyTwice) {
   for (const auto& [topic, n] : once) EXPECT_EQ(n, 1) << topic;
 }
 
+// A topic is mentioned by what the user says of themselves: not by the
+// assistant's words, nor by a common word in a question.
+TEST(TrainingData, OnlyTheUsersOwnWordsMentionATopic) {
+  DataConfig config;
+  config.conversations = false;
+  config.statements = false;
+  config.augmentation = false;
+  config.abstention_probes = 1000;
+  auto probed = [&](const std::vector<LogRecord>& logs) {
+    std::set<std::string> topics;
+    for (const ChatExample& e : build_user_data("u", logs, config).examples)
+      topics.insert(answered_topic(e.messages[1].content));
+    return topics;
+  };
+  std::set<std::string> asked = probed(
+      {conversation("c1", 100,
+                    {{"user", "How do vaccines work? Should I eat before a run? Any gift ideas for my sister?"},
+                     {"assistant", "Your cat might like a piano, and so might your brother."}})});
+  EXPECT_TRUE(asked.count("job"));         // "work" in a question
+  EXPECT_TRUE(asked.count("diet"));        // "eat" in a question
+  EXPECT_TRUE(asked.count("cat"));         // the assistant's word
+  EXPECT_TRUE(asked.count("brother"));     // the assistant's word
+  EXPECT_TRUE(asked.count("instrument"));  // the assistant's "piano"
+  EXPECT_FALSE(asked.count("sister"));     // named in the user's own question
+  std::set<std::string> told = probed({conversation(
+      "c1", 100, {{"user", "I work at a bakery, so I eat a lot of bread."}, {"assistant", "Lucky you."}})});
+  EXPECT_FALSE(told.count("job"));
+  EXPECT_FALSE(told.count("diet"));
+}
+
 // "My new Bronco" names a car without the word: the generator's kind says so.
 TEST(TrainingData, AThingOfATopicsKindCountsAsNamingTheTopic) {
   std::vector<LogRecord> logs = {
