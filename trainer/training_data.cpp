@@ -81,7 +81,6 @@ const std::vector<AbstentionTopic>& abstention_topics() {
       {"girlfriend", {"girlfriend", "partner"}, true},
       {"son", {"son", "sons", "kids", "children", "child"}, true},
       {"daughter", {"daughter", "daughters", "kids", "children", "child"}, true},
-      {"favorite food", {"food", "dish", "meal", "cuisine"}},
       {"favorite movie", {"movie", "film"}},
       {"favorite color", {"color", "colour"}},
       {"favorite book", {"book", "novel"}},
