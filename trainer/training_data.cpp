@@ -123,7 +123,8 @@ const std::vector<AbstentionTopic>& abstention_topics() {
        {"Do you know where I work?", "What do you know about my job?", "Remind me what I do for work."}},
       {"instrument",
        {"instrument", "instruments", "play", "plays", "playing", "played", "music", "musician", "guitar", "piano",
-        "violin", "cello", "drums", "flute", "saxophone", "ukulele", "trumpet", "lessons"},
+        "violin", "cello", "drums", "flute", "saxophone", "ukulele", "trumpet", "lessons", "practice", "practise",
+        "practiced", "practised", "practicing", "practising", "band", "orchestra", "concert", "gig"},
        false,
        {},
        {"Do I play any musical instrument?", "Remind me which instrument I play."}},
@@ -320,9 +321,9 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
     // Mentioned: the user said one of its words, or named a thing of its
     // kind. What the assistant said tells nothing about the user. A named
     // topic's words (sister, cat) count anywhere in the user's turns ("a gift
-    // for my sister?"); the others' are common words that count only in the
-    // user's statements about themselves: "How do vaccines work?" says
-    // nothing of a job, nor "Should I eat before a run?" of a diet.
+    // for my sister?"); the others' are common words that count only outside
+    // the user's questions: "How do vaccines work?" says nothing of a job,
+    // nor "Should I eat before a run?" of a diet.
     std::vector<const AbstentionTopic*> unmentioned;
     for (const AbstentionTopic& topic : abstention_topics()) {
       bool mentioned = false;
@@ -330,16 +331,16 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
       auto says = [&](const std::string& text) {
         for (const std::string& word : topic.mentions) mentioned = mentioned || contains_word(text, word);
       };
-      if (topic.named) {
-        for (const LogRecord& record : conversations)
-          for (const ChatMessage& message : record.messages)
-            if (message.role == "user") says(message.content);
-      } else {
-        for (const UserStatement& statement : data.statements) {
-          says(statement.text);
-          says(statement.said);
+      for (const LogRecord& record : conversations)
+        for (const ChatMessage& message : record.messages) {
+          if (message.role != "user") continue;
+          if (topic.named) {
+            says(message.content);
+            continue;
+          }
+          for (const std::string& sentence : split_sentences(message.content))
+            if (sentence.back() != '?') says(sentence);
         }
-      }
       if (!mentioned) unmentioned.push_back(&topic);
     }
     std::shuffle(unmentioned.begin(), unmentioned.end(), rng);
