@@ -161,6 +161,30 @@ const std::vector<std::string>& abstention_name_questions() {
   return questions;
 }
 
+// How the abstention probes ask about `topic`; by name only about a pet or a
+// person, and only when `by_name` (a statement that names it).
+std::vector<std::string> abstention_wordings(const AbstentionTopic& topic, bool by_name) {
+  if (!topic.questions.empty()) {
+    std::vector<std::string> questions = topic.questions;
+    questions.push_back(abstention_questions().front());  // "What do you know about my {topic}?"
+    return questions;
+  }
+  if (!topic.named) return abstention_questions();
+  if (by_name) return abstention_name_questions();
+  return {abstention_name_questions().begin(), abstention_name_questions().begin() + 2};  // the two without "name"
+}
+
+const AbstentionTopic* abstention_topic(const std::string& topic) {
+  for (const AbstentionTopic& t : abstention_topics())
+    if (t.topic == topic) return &t;
+  return nullptr;
+}
+
+bool has_name(const UserStatement& statement) {
+  return std::any_of(statement.content.begin(), statement.content.end(),
+                     [](const std::string& word) { return std::isupper(static_cast<unsigned char>(word[0])); });
+}
+
 const std::vector<std::string>& abstention_answers() {
   static const std::vector<std::string> answers = {
       "I don't know. You haven't told me about your {topic}.",
@@ -301,8 +325,15 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
       if (statement.superseded) continue;
       std::vector<std::string> probes;
       probes.push_back(pick_from(general_probes(), rng));
-      for (const std::string& topic : statement.topics)
+      for (const std::string& topic : statement.topics) {
         probes.push_back(replace_all(pick_from(topic_probes(), rng), "{topic}", topic));
+        // A topic the abstention probes ask about is also asked about here the
+        // way they ask ("What's my cat's name again?"): else those wordings
+        // are only ever answered with not knowing, and the adapter learns the
+        // wording instead of the topic.
+        if (const AbstentionTopic* asked = abstention_topic(topic))
+          probes.push_back(replace_all(pick_from(abstention_wordings(*asked, has_name(statement)), rng), "{topic}", topic));
+      }
       for (const std::string& probe : probes) {
         ChatExample example;
         example.source = ExampleSource::Statement;
@@ -348,11 +379,7 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
     for (int64_t i = 0; i < config.abstention_probes && !unmentioned.empty(); ++i) {
       const AbstentionTopic& chosen = *unmentioned[static_cast<size_t>(i) % unmentioned.size()];
       const std::string& topic = chosen.topic;
-      std::vector<std::string> questions = chosen.named ? abstention_name_questions() : abstention_questions();
-      if (!chosen.questions.empty()) {
-        questions = chosen.questions;
-        questions.push_back(abstention_questions().front());  // "What do you know about my {topic}?"
-      }
+      const std::vector<std::string> questions = abstention_wordings(chosen, true);
       ChatExample example;
       example.source = ExampleSource::Abstention;
       example.messages = {{"user", replace_all(pick_from(questions, rng), "{topic}", topic)},
