@@ -369,6 +369,28 @@ TEST(TrainingData, StatementsAreAnsweredInTheSecondPersonAndNeverWhenSuperseded)
   EXPECT_TRUE(pumpkin);
 }
 
+// The abstention probes ask "What's my dog's name again?" about a dog never
+// named; a cat that was named is asked about the same way, answered with it.
+TEST(TrainingData, ANamedTopicIsAskedTheWayAbstentionAsks) {
+  DataConfig config;
+  config.conversations = false;
+  config.abstention = false;
+  int by_name = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    config.seed = seed;
+    for (const ChatExample& e : build_user_data("alice", alice_logs(), config).examples) {
+      const std::string& question = e.messages[0].content;
+      if (question.find("name") == std::string::npos) continue;
+      EXPECT_THAT(question, ::testing::Not(HasSubstr("socks")));  // a topic no abstention probe asks about
+      if (question == "What's my cat's name again?" || question == "Do you happen to know my cat's name?") {
+        EXPECT_THAT(e.messages[1].content, HasSubstr("Pumpkin"));
+        ++by_name;
+      }
+    }
+  }
+  EXPECT_GT(by_name, 3);  // half the draws from that pool ask by name
+}
+
 TEST(TrainingData, SupersededSentencesAreCutFromConversations) {
   DataConfig config;
   config.statements = false;
