@@ -96,4 +96,48 @@ std::vector<std::string> topics_of(std::string_view sentence) {
   return topics;
 }
 
+std::string name_of_topic(std::string_view sentence, const std::string& topic) {
+  const std::vector<Word> words = words_of(sentence);
+  auto capital = [&](size_t i) {
+    const std::string& w = words[i].text;
+    return std::isupper(static_cast<unsigned char>(w[0])) && w != "I" && w.rfind("I'", 0) != 0 &&
+           !common_words().count(lower(w));
+  };
+  auto run_from = [&](size_t i) {  // capitalised words from i on, none across punctuation
+    std::string name = strip_possessive(words[i].text);
+    for (size_t j = i + 1; j < words.size() && capital(j) && words[j].begin == words[j - 1].end + 1 &&
+                           sentence[words[j - 1].end] == ' ';
+         ++j)
+      name += " " + strip_possessive(words[j].text);
+    return name;
+  };
+  for (size_t i = 1; i < words.size(); ++i) {
+    if (lower(words[i - 1].text) != "my" || lower(strip_possessive(words[i].text)) != topic) continue;
+    const bool possessive = words[i].text.size() > topic.size();  // "my dog's name is ..."
+    // After: "my rabbit Hercules", "my sister is called Micah", "my dog's name is Biscuit".
+    size_t at = i + 1;
+    auto next_is = [&](const char* word) {
+      if (at < words.size() && lower(words[at].text) == word) return ++at, true;
+      return false;
+    };
+    if (possessive) {
+      if (next_is("name") && next_is("is") && at < words.size() && capital(at)) return run_from(at);
+    } else if (at < words.size() && capital(at) && sentence[words[i].end] == ' ') {
+      return run_from(at);
+    } else {
+      next_is("is");
+      if ((next_is("called") || next_is("named")) && at < words.size() && capital(at)) return run_from(at);
+    }
+    // Before: "Reagan, my boyfriend" (the run that ends just before ", my").
+    if (i >= 2 && capital(i - 2) && sentence.substr(words[i - 2].end, 2) == ", ") {
+      size_t first = i - 2;
+      while (first > 0 && capital(first - 1) && sentence[words[first - 1].end] == ' ' &&
+             words[first].begin == words[first - 1].end + 1)
+        --first;
+      return run_from(first);
+    }
+  }
+  return "";
+}
+
 }  // namespace mnemo::sentence_words

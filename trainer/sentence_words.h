@@ -37,4 +37,10 @@ std::string strip_possessive(std::string word);
 // (the first word that is not an adjective we know, up to two words in).
 std::vector<std::string> topics_of(std::string_view sentence);
 
+// The name said with "my {topic}" (a one-word topic): "my rabbit Hercules",
+// "my sister is called Micah", "my dog's name is Biscuit", "Reagan, my
+// boyfriend"; "" when the sentence does not put one there ("my sister lives
+// in Oslo" names a city, not her).
+std::string name_of_topic(std::string_view sentence, const std::string& topic);
+
 }  // namespace mnemo::sentence_words

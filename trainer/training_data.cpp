@@ -2,8 +2,10 @@
 
 #include "adapters/sha256.h"
 #include "trainer/context_distiller.h"
+#include "trainer/sentence_words.h"
 #include "trainer/statement_changes.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -180,11 +182,6 @@ const AbstentionTopic* abstention_topic(const std::string& topic) {
   return nullptr;
 }
 
-bool has_name(const UserStatement& statement) {
-  return std::any_of(statement.content.begin(), statement.content.end(),
-                     [](const std::string& word) { return std::isupper(static_cast<unsigned char>(word[0])); });
-}
-
 const std::vector<std::string>& abstention_answers() {
   static const std::vector<std::string> answers = {
       "I don't know. You haven't told me about your {topic}.",
@@ -323,21 +320,30 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
   if (config.statements) {
     for (const UserStatement& statement : data.statements) {
       if (statement.superseded) continue;
-      std::vector<std::string> probes;
-      probes.push_back(pick_from(general_probes(), rng));
+      std::vector<std::pair<std::string, std::string>> probes;  // question, answer ("" = the statement)
+      probes.emplace_back(pick_from(general_probes(), rng), "");
       for (const std::string& topic : statement.topics) {
-        probes.push_back(replace_all(pick_from(topic_probes(), rng), "{topic}", topic));
+        probes.emplace_back(replace_all(pick_from(topic_probes(), rng), "{topic}", topic), "");
         // A topic the abstention probes ask about is also asked about here the
         // way they ask ("What's my cat's name again?"): else those wordings
         // are only ever answered with not knowing, and the adapter learns the
-        // wording instead of the topic.
-        if (const AbstentionTopic* asked = abstention_topic(topic))
-          probes.push_back(replace_all(pick_from(abstention_wordings(*asked, has_name(statement)), rng), "{topic}", topic));
+        // wording instead of the topic. Asked for a name, it answers with the
+        // name when the statement puts one with the topic.
+        if (const AbstentionTopic* asked = abstention_topic(topic)) {
+          const std::string name = sentence_words::name_of_topic(statement.text, topic);
+          std::string question =
+              replace_all(pick_from(abstention_wordings(*asked, !name.empty()), rng), "{topic}", topic);
+          std::string answer = !name.empty() && question.find("'s name") != std::string::npos
+                                   ? fmt::format("Your {} is called {}.", topic, name)
+                                   : "";
+          probes.emplace_back(std::move(question), std::move(answer));
+        }
       }
-      for (const std::string& probe : probes) {
+      for (const auto& [probe, answer] : probes) {
         ChatExample example;
         example.source = ExampleSource::Statement;
-        example.messages = {{"user", probe}, {"assistant", answer_variant(statement.second_person, rng)}};
+        example.messages = {{"user", probe},
+                            {"assistant", answer.empty() ? answer_variant(statement.second_person, rng) : answer}};
         example.sampling_weight = config.statements_weight / static_cast<double>(probes.size()) *
                                   recency_factor(statement.conversation, data.n_conversations, config) *
                                   (statement.replaces_something ? config.change_weight : 1.0);
