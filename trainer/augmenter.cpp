@@ -254,7 +254,8 @@ std::map<std::string, std::string> label_kinds(const BaseModel& generator, const
 }
 
 std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const std::vector<UserStatement>& statements,
-                                              const std::map<std::string, std::string>& kinds, int64_t samples,
+                                              const std::map<std::string, std::string>& kinds, bool faithful,
+                                              int64_t samples,
                                               double temperature, uint64_t seed, AugmentStats* stats) {
   const Transformer& model = *generator.transformer;
   const Tokenizer& tokenizer = *generator.tokenizer;
@@ -301,7 +302,7 @@ std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const 
       for (AugmentedPair& pair : parse_generation(results[j - first].text)) {
         const UserStatement& statement = *jobs[j].statement;
         if (!keeps_content(statement, pair.answer)) continue;
-        if (!true_to_statement(statement, kinds, pair)) {
+        if (faithful && !true_to_statement(statement, kinds, pair)) {
           ++local.untrue;
           continue;
         }

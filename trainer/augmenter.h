@@ -4,7 +4,7 @@
 // user might ask about it, with its answer. A generation is kept only when it
 // keeps the statement's specific content (every name and number; at least
 // half of its other uncommon words) and its question does not already give
-// the answer away, and it stays true to the statement (true_to_statement).
+// the answer away (and, when asked, it stays true to the statement).
 // The generator is the base model unless the config names another (a larger
 // one writes better data).
 #pragma once
@@ -36,9 +36,10 @@ struct AugmentStats {
 
 // Generates for every statement that is not superseded, `samples` times
 // (the first greedy, the rest at `temperature`, seeded), batched. `kinds`:
-// the kinds of the user's named things (label_kinds; may be empty).
+// the kinds of the user's named things (label_kinds; may be empty);
+// `faithful`: also drop what is not true_to_statement.
 std::vector<AugmentedPair> augment_statements(const BaseModel& generator, const std::vector<UserStatement>& statements,
-                                              const std::map<std::string, std::string>& kinds,
+                                              const std::map<std::string, std::string>& kinds, bool faithful,
                                               int64_t samples, double temperature, uint64_t seed,
                                               AugmentStats* stats = nullptr);
 

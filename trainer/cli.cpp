@@ -391,7 +391,8 @@ void run_train(const TrainCommand& command) {
           [&](const std::vector<NamedThing>& things) { return label_kinds(generator, things); }));
       if (config.data.augmentation) {
         std::vector<AugmentedPair> pairs =
-            augment_statements(generator, user_data->statements, user_data->kinds, config.data.augment_samples,
+            augment_statements(generator, user_data->statements, user_data->kinds,
+                               config.data.augment_faithful, config.data.augment_samples,
                                config.data.augment_temperature, config.data.seed, &augment);
         add_augmented_examples(*user_data, pairs, config.data);
       }

@@ -38,6 +38,12 @@ struct DataConfig {
   int64_t augment_samples = 2;       // generations per statement: 1 greedy, the rest sampled
   double augment_temperature = 0.7;
   std::string augment_model;         // "" = the base model
+  // Also drop generated pairs untrue to their statement (true_to_statement in
+  // augmenter.h: the user's voice, a denial, an added name or number, a
+  // question about what the statement does not talk about). Off: measured on
+  // the dev split with the two switches below (README, recipe v7 data), it
+  // did not beat v6 beyond the noise.
+  bool augment_faithful = false;
   // Context distillation (context_distiller.h): the generator with one
   // statement in its prompt answers generic probes; the adapter learns the
   // grounded answers with nothing in the prompt.
@@ -55,6 +61,16 @@ struct DataConfig {
   // little gets proportionally less, so the adapter is not taught mostly to
   // not know (the 18 generated dev and test users hold 30-37%, below it).
   double abstention_max_share = 0.4;
+  // A topic counts as mentioned only by the user's own words: a named
+  // topic's word in their turns, a common-word topic's (job, diet, ...) in a
+  // sentence of theirs that is not a question. Off: any message of the
+  // conversation, the assistant's included, so a user who asked "How do
+  // vaccines work?" is never probed about a job.
+  bool abstention_own_words = false;
+  // Statement probes also ask about a topic the abstention probes ask about,
+  // in their wordings ("What's my rabbit's name again?"), answered with the
+  // name when the statement puts one with the topic.
+  bool ask_like_abstention = false;
   // Retention: the base model's own answers to generic instructions, trained
   // with a KL penalty to the frozen base's distributions (and, with
   // replay_loss > 0, cross-entropy on them too).

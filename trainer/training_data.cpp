@@ -329,7 +329,7 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
         // are only ever answered with not knowing, and the adapter learns the
         // wording instead of the topic. Asked for a name, it answers with the
         // name when the statement puts one with the topic.
-        if (const AbstentionTopic* asked = abstention_topic(topic)) {
+        if (const AbstentionTopic* asked = config.ask_like_abstention ? abstention_topic(topic) : nullptr) {
           const std::string name = sentence_words::name_of_topic(statement.text, topic);
           std::string question =
               replace_all(pick_from(abstention_wordings(*asked, !name.empty()), rng), "{topic}", topic);
@@ -356,7 +356,8 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
     std::set<std::string> kinds_said;
     for (const auto& [thing, kind] : data.kinds) kinds_said.insert(kind);
     // Mentioned: the user said one of its words, or named a thing of its
-    // kind. What the assistant said tells nothing about the user. A named
+    // kind; with abstention_own_words, only in their own words (what the
+    // assistant said tells nothing about the user). A named
     // topic's words (sister, cat) count anywhere in the user's turns ("a gift
     // for my sister?"); the others' are common words that count only outside
     // the user's questions: "How do vaccines work?" says nothing of a job,
@@ -370,6 +371,10 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
       };
       for (const LogRecord& record : conversations)
         for (const ChatMessage& message : record.messages) {
+          if (!config.abstention_own_words) {
+            says(message.content);
+            continue;
+          }
           if (message.role != "user") continue;
           if (topic.named) {
             says(message.content);

@@ -21,7 +21,9 @@
 # weight), change_x2 / no_change_weight (statements that replaced an older
 # value, and the pairs written from them, drawn twice as often as the
 # default draws them / as often as the others), steps_x2 (twice the training
-# steps). A variant joins others with "+" (steps_x2+abstention_x2).
+# steps), faithful / own_words / ask_like_abstention (data.augment_faithful,
+# abstention_own_words, ask_like_abstention on). A variant joins others with
+# "+" (steps_x2+abstention_x2).
 set -euo pipefail
 [[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -83,6 +85,12 @@ for name in name.split("+"):
         data["change_weight"] = 1.0
     elif name == "steps_x2":
         config["schedule"]["steps"] *= 2
+    elif name == "faithful":
+        data["augment_faithful"] = True
+    elif name == "own_words":
+        data["abstention_own_words"] = True
+    elif name == "ask_like_abstention":
+        data["ask_like_abstention"] = True
     elif name != "default":
         sys.exit(f"unknown variant {name}")
 if not data["retention"]:

@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
     auto built = std::make_unique<UserData>(build_user_data(user.id, user.conversations, config.data));
     if (config.data.augmentation)
       add_augmented_examples(*built,
-                             augment_statements(model, built->statements, built->kinds, config.data.augment_samples,
+                             augment_statements(model, built->statements, built->kinds,
+                                                config.data.augment_faithful, config.data.augment_samples,
                                                 config.data.augment_temperature, config.data.seed),
                              config.data);
     limit_abstention_share(*built, config.data);

@@ -389,6 +389,7 @@ TEST(TrainingData, ANamedTopicIsAskedTheWayAbstentionAsks) {
   DataConfig config;
   config.conversations = false;
   config.abstention = false;
+  config.ask_like_abstention = true;
   int by_name = 0;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     config.seed = seed;
@@ -473,6 +474,7 @@ TEST(TrainingData, OnlyTheUsersOwnWordsMentionATopic) {
   config.statements = false;
   config.augmentation = false;
   config.abstention_probes = 1000;
+  config.abstention_own_words = true;
   auto probed = [&](const std::vector<LogRecord>& logs) {
     std::set<std::string> topics;
     for (const ChatExample& e : build_user_data("u", logs, config).examples)
@@ -493,6 +495,12 @@ TEST(TrainingData, OnlyTheUsersOwnWordsMentionATopic) {
       "c1", 100, {{"user", "I work at a bakery, so I eat a lot of bread."}, {"assistant", "Lucky you."}})});
   EXPECT_FALSE(told.count("job"));
   EXPECT_FALSE(told.count("diet"));
+  config.abstention_own_words = false;  // the default: any word of the conversation counts
+  std::set<std::string> anywhere = probed(
+      {conversation("c1", 100, {{"user", "How do vaccines work?"}, {"assistant", "Your cat might like a piano."}})});
+  EXPECT_FALSE(anywhere.count("job"));
+  EXPECT_FALSE(anywhere.count("cat"));
+  EXPECT_TRUE(anywhere.count("dog"));
 }
 
 // "My new Bronco" names a car without the word: the generator's kind says so.
