@@ -22,10 +22,11 @@
 # value, and the pairs written from them, drawn twice as often as the
 # default draws them / as often as the others), steps_x2 (twice the training
 # steps), faithful / own_words / ask_like_abstention (data.augment_faithful,
-# abstention_own_words, ask_like_abstention on). A variant joins others with
-# "+" (steps_x2+abstention_x2).
+# abstention_own_words, ask_like_abstention on), distillation (+ context
+# distillation), rank8 / rank32 (LoRA rank 8 or 32, alpha twice the rank so
+# the scale stays 2). A variant joins others with "+" (steps_x2+abstention_x2).
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 split=dev users=6 seed="" threads=2 resume=0 results=""
@@ -91,6 +92,11 @@ for name in name.split("+"):
         data["abstention_own_words"] = True
     elif name == "ask_like_abstention":
         data["ask_like_abstention"] = True
+    elif name == "distillation":
+        data["distillation"] = True
+    elif name in ("rank8", "rank32"):
+        adapter["rank"] = int(name[4:])
+        adapter["alpha"] = 2 * adapter["rank"]
     elif name != "default":
         sys.exit(f"unknown variant {name}")
 if not data["retention"]:
