@@ -23,10 +23,12 @@
 # default draws them / as often as the others), steps_x2 (twice the training
 # steps), faithful / own_words / ask_like_abstention (data.augment_faithful,
 # abstention_own_words, ask_like_abstention on), distillation (+ context
-# distillation), rank8 / rank32 (LoRA rank 8 or 32, alpha twice the rank so
-# the scale stays 2). A variant joins others with "+" (steps_x2+abstention_x2).
+# distillation), replay (+ cross-entropy on the base's own answers beside
+# the KL, replay_loss 1), rank8 / rank32 (LoRA rank 8 or 32, alpha twice the
+# rank so the scale stays 2). A variant joins others with "+"
+# (steps_x2+abstention_x2).
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 split=dev users=6 seed="" threads=2 resume=0 results=""
@@ -94,6 +96,8 @@ for name in name.split("+"):
         data["ask_like_abstention"] = True
     elif name == "distillation":
         data["distillation"] = True
+    elif name == "replay":
+        data["replay_loss"] = 1.0
     elif name in ("rank8", "rank32"):
         adapter["rank"] = int(name[4:])
         adapter["alpha"] = 2 * adapter["rank"]
