@@ -246,7 +246,11 @@ at::Tensor Transformer::forward(const ForwardBatch& batch, const LoraHook* lora)
     hidden = hidden.index_select(0, on_device(last, at::kLong));
   }
   hidden = rms_norm(hidden, weights_.final_norm, c.rms_norm_eps);
-  return dense(hidden, weights_.lm_head, weights_.embedding_quant).to(at::kFloat);
+  return batch.final_hidden ? hidden : project_vocab(hidden);
+}
+
+at::Tensor Transformer::project_vocab(const at::Tensor& final_hidden) const {
+  return dense(final_hidden, weights_.lm_head, weights_.embedding_quant).to(at::kFloat);
 }
 
 }  // namespace mnemo

@@ -34,6 +34,11 @@ struct ForwardBatch {
   // Training asks for the rows that carry a loss: the vocabulary projection
   // of every token is a large share of a step's time and memory.
   std::vector<int64_t> logit_rows;
+  // Return the final norm's output at those rows ([rows, hidden], the
+  // model's dtype) instead of their logits: what project_vocab turns into
+  // logits later, at a 100th of the vocabulary's memory for the trainer's
+  // cached teacher (trainer/adapter_optimizer.h: TeacherCache).
+  bool final_hidden = false;
 };
 
 class Transformer {
@@ -50,6 +55,9 @@ class Transformer {
   // tokens, vocab] with all_logits, else [sequences, vocab]. REQUIRES: one cache per sequence, token ids in the
   // vocabulary (checked), `lora` (may be null) prepared for `adapter_slots`.
   at::Tensor forward(const ForwardBatch& batch, const LoraHook* lora = nullptr) const;
+  // float32 logits of final-norm outputs ([rows, hidden], from a forward
+  // with final_hidden): the LM head alone.
+  at::Tensor project_vocab(const at::Tensor& final_hidden) const;
 
  private:
   at::Tensor attention(int64_t layer, const at::Tensor& hidden,

@@ -20,12 +20,15 @@ struct AdapterOptimizer::State {
   OptimizerConfig config;
   std::vector<at::Tensor> parameters;  // every A and B stack
   std::unique_ptr<torch::optim::AdamW> adamw;
+  TeacherCache* teacher_cache = nullptr;
   int64_t steps = 0;
 };
 
-AdapterOptimizer::AdapterOptimizer(const Transformer& model, AdapterSlots& slots, OptimizerConfig config)
+AdapterOptimizer::AdapterOptimizer(const Transformer& model, AdapterSlots& slots, OptimizerConfig config,
+                                   TeacherCache* teacher_cache)
     : state_(std::make_unique<State>()) {
   state_->model = &model;
+  state_->teacher_cache = teacher_cache;
   state_->slots = &slots;
   state_->config = config;
   slots.set_requires_grad(true);
@@ -71,6 +74,35 @@ torch::optim::AdamWParamState& adamw_state(torch::optim::AdamW& adamw, const at:
     found = states.emplace(parameter.unsafeGetTensorImpl(), std::move(state)).first;
   }
   return static_cast<torch::optim::AdamWParamState&>(*found->second);
+}
+
+// The base's final hidden states at `sequence`'s KL positions, from the
+// cache (run alone and kept on first use). Throws when the key is the cache's
+// for other tokens.
+at::Tensor cached_teacher(const Transformer& model, TeacherCache& cache, const TrainingSequence& sequence,
+                          size_t index) {
+  const size_t key = static_cast<size_t>(sequence.teacher_key);
+  if (key >= cache.by_key.size()) cache.by_key.resize(key + 1);
+  TeacherCache::Entry& entry = cache.by_key[key];
+  if (entry.hidden.defined()) {
+    if (entry.tokens != sequence.tokens || entry.kl_weights != sequence.kl_weights)
+      fail("training step: sequence {} has teacher key {}, which the cache holds for another sequence", index, key);
+    return entry.hidden;
+  }
+  at::NoGradGuard no_grad;
+  const int64_t n = static_cast<int64_t>(sequence.tokens.size());
+  SequenceCache kv(model.config(), n, model.dtype(), model.device());
+  ForwardBatch one;
+  one.tokens = {sequence.tokens};
+  one.caches = {&kv};
+  one.final_hidden = true;
+  for (int64_t t = 0; t + 1 < n; ++t)
+    if (sequence.kl_weights[static_cast<size_t>(t)] > 0) one.logit_rows.push_back(t);
+  entry.tokens = sequence.tokens;
+  entry.kl_weights = sequence.kl_weights;
+  entry.hidden = model.forward(one);
+  ++cache.forwards;
+  return entry.hidden;
 }
 
 }  // namespace
@@ -127,8 +159,13 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
   // KL-to-base positions: the teacher runs the same sequences without adapters.
   ForwardBatch teacher;
   std::vector<std::unique_ptr<SequenceCache>> teacher_caches;
-  std::vector<int64_t> kl_rows, kl_teacher_rows, kl_slots;
+  std::vector<int64_t> kl_rows, kl_slots;
   std::vector<float> kl_weights;
+  // The base's final hidden states at each KL sequence's positions, in batch
+  // order: from the teacher cache, or (undefined here) from one batched
+  // forward of the sequences it does not keep, batched_rows positions each.
+  std::vector<at::Tensor> teacher_pieces;
+  std::vector<int64_t> batched_rows;
   int64_t offset = 0, teacher_offset = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const TrainingSequence& sequence = batch[i];
@@ -143,18 +180,27 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
       if (static_cast<int64_t>(sequence.kl_weights.size()) != n - 1)
         fail("training step: sequence {} has {} KL weights for {} tokens (needs {} or none)", i,
              sequence.kl_weights.size(), n, n - 1);
-      teacher_caches.push_back(
-          std::make_unique<SequenceCache>(s.model->config(), n, s.model->dtype(), s.model->device()));
-      teacher.tokens.push_back(sequence.tokens);
-      teacher.caches.push_back(teacher_caches.back().get());
+      int64_t n_kl = 0;
       for (int64_t t = 0; t + 1 < n; ++t)
         if (sequence.kl_weights[t] > 0) {
           kl_rows.push_back(offset + t);
-          kl_teacher_rows.push_back(teacher_offset + t);
           kl_slots.push_back(sequence.slot);
           kl_weights.push_back(sequence.kl_weights[t]);
+          ++n_kl;
         }
-      teacher_offset += n;
+      if (n_kl > 0 && s.teacher_cache && sequence.teacher_key >= 0) {
+        teacher_pieces.push_back(cached_teacher(*s.model, *s.teacher_cache, sequence, i));
+      } else if (n_kl > 0) {
+        teacher_caches.push_back(
+            std::make_unique<SequenceCache>(s.model->config(), n, s.model->dtype(), s.model->device()));
+        teacher.tokens.push_back(sequence.tokens);
+        teacher.caches.push_back(teacher_caches.back().get());
+        for (int64_t t = 0; t + 1 < n; ++t)
+          if (sequence.kl_weights[t] > 0) teacher.logit_rows.push_back(teacher_offset + t);
+        teacher_pieces.push_back({});  // filled by the batched teacher below
+        batched_rows.push_back(n_kl);
+        teacher_offset += n;
+      }
     }
     caches.push_back(std::make_unique<SequenceCache>(s.model->config(), n, s.model->dtype(), s.model->device()));
     forward.tokens.push_back(sequence.tokens);
@@ -189,7 +235,7 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
     }
   }
   if (forward.logit_rows.empty()) fail("training step: no token of the batch carries a loss or a KL weight");
-  teacher.logit_rows = kl_teacher_rows;
+  teacher.final_hidden = true;
   at::Tensor logits = s.model->forward(forward, s.slots);  // [logit rows, vocab] float32
   const at::Device device = logits.device();
   auto long_tensor = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
@@ -209,8 +255,15 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
     at::Tensor teacher_log_probs;
     {
       at::NoGradGuard no_grad;
-      // No LoRA: the frozen base; its logits are the KL rows, in order.
-      teacher_log_probs = at::log_softmax(s.model->forward(teacher), -1);
+      // No LoRA: the frozen base; its rows are the KL rows, in order.
+      if (!teacher.tokens.empty()) {
+        std::vector<at::Tensor> batched = s.model->forward(teacher).split_with_sizes(batched_rows);
+        size_t next = 0;
+        for (at::Tensor& piece : teacher_pieces)
+          if (!piece.defined()) piece = batched[next++];
+      }
+      at::Tensor hidden = teacher_pieces.size() == 1 ? teacher_pieces[0] : at::cat(teacher_pieces, 0);
+      teacher_log_probs = at::log_softmax(s.model->project_vocab(hidden), -1);
     }
     at::Tensor student_log_probs = at::log_softmax(logits.index_select(0, long_tensor(kl_logit_rows)), -1);
     at::Tensor kl = (teacher_log_probs.exp() * (teacher_log_probs - student_log_probs)).sum(-1);

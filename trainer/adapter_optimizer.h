@@ -30,6 +30,25 @@ struct TrainingSequence {
   std::vector<float> target_weights;  // tokens.size() - 1 entries
   std::vector<float> kl_weights;      // empty or tokens.size() - 1 entries
   int32_t slot = 0;                   // the user's adapter slot
+  // A sequence that recurs (one of the retention bank's): the key its base
+  // distributions are kept under in a TeacherCache; -1 = not kept.
+  int32_t teacher_key = -1;
+};
+
+// The frozen base's side of the KL penalty for sequences that recur across
+// steps and users (the retention bank). Per sequence, the base's final
+// hidden states at its KL positions ([positions, hidden], a 100th of the
+// logits' size), computed once and alone, so they do not depend on what
+// shares a batch; each later use costs the LM head instead of a forward of
+// the base. One per training run, shared by its optimizers.
+struct TeacherCache {
+  struct Entry {
+    std::vector<int32_t> tokens;
+    std::vector<float> kl_weights;
+    at::Tensor hidden;
+  };
+  std::vector<Entry> by_key;  // index: teacher_key
+  int64_t forwards = 0;       // sequences the base has run for the cache
 };
 
 struct OptimizerConfig {
@@ -60,16 +79,19 @@ struct SlotMoments {
 class AdapterOptimizer {
  public:
   // Trains every loaded slot of `slots` (which becomes trainable: autograd
-  // leaves). REQUIRES: `model` and `slots` outlive this; float32 stacks.
-  AdapterOptimizer(const Transformer& model, AdapterSlots& slots, OptimizerConfig config);
+  // leaves). Sequences with a teacher_key keep their base distributions in
+  // `teacher_cache` (when given). REQUIRES: `model`, `slots` and
+  // `teacher_cache` outlive this; float32 stacks.
+  AdapterOptimizer(const Transformer& model, AdapterSlots& slots, OptimizerConfig config,
+                   TeacherCache* teacher_cache = nullptr);
   ~AdapterOptimizer();
 
   // One forward, backward and AdamW step over `batch`. Every trained slot
   // should have a sequence in every step: AdamW moves a slot whose gradient
   // is zero by its momentum (and weight decay), as it would any parameter.
   // Throws mnemo::Error
-  // for a sequence shorter than 2 tokens, weights of the wrong length, or a
-  // slot out of range.
+  // for a sequence shorter than 2 tokens, weights of the wrong length, a
+  // slot out of range, or a teacher_key the cache holds for other tokens.
   StepResult step(const std::vector<TrainingSequence>& batch);
 
   int64_t steps_taken() const;

@@ -142,8 +142,13 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
   const LoraConfig lora = lora_config_of(config, model.path);
   std::vector<UserTrainResult> results(users.size());
   std::vector<TrainingSequence> retention_sequences;
-  for (const ChatExample& example : retention)
+  for (const ChatExample& example : retention) {
     retention_sequences.push_back(tokenize_example(model, example, 0, config.max_sequence_tokens));
+    retention_sequences.back().teacher_key = static_cast<int32_t>(retention_sequences.size() - 1);
+  }
+  // The base's answers to the retention bank, kept across steps, users and
+  // groups: each bank sequence runs through the base once per run.
+  TeacherCache teacher_cache;
   auto checkpoint_of = [&](const std::string& user) -> const TrainCheckpoint* {
     auto found = resume.from.find(user);
     return found == resume.from.end() ? nullptr : &found->second;
@@ -208,7 +213,7 @@ std::vector<UserTrainResult> train_users(const BaseModel& model, const TrainConf
     optimizer_config.weight_decay = config.weight_decay;
     optimizer_config.max_grad_norm = config.max_grad_norm;
     optimizer_config.kl_weight = config.data.kl_weight;
-    AdapterOptimizer optimizer(transformer, slots, optimizer_config);
+    AdapterOptimizer optimizer(transformer, slots, optimizer_config, &teacher_cache);
     if (start > 0) optimizer.restore(start, moments);
 
     for (int64_t step = start; step < config.steps; ++step) {

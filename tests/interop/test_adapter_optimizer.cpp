@@ -3,9 +3,11 @@
 // peft + torch.optim.AdamW give (scripts/reference_train.py; fp32, 1e-5);
 // and a user trained in one batch with another ends exactly where it ends
 // trained alone; and a bf16 base trains float32 adapters to where a float32
-// base takes them, within bf16's precision.
+// base takes them, within bf16's precision; and the retention bank's cached
+// teacher trains what a teacher forward in every step trains.
 #include "adapters/adapter_slots.h"
 #include "adapters/lora_adapter.h"
+#include "model/error.h"
 #include "model/model_loader.h"
 #include "model/transformer.h"
 #include "support/command.h"
@@ -191,6 +193,57 @@ TEST(AdapterOptimizer, ABfloat16BaseTrainsFloat32AdaptersLikeAFloat32Base) {
   EXPECT_NEAR(first_loss[1], first_loss[0], 0.01 * first_loss[0]);
   EXPECT_LT(last_loss[1], first_loss[1]);  // it learns, about as fast
   EXPECT_NEAR(last_loss[1], last_loss[0], 0.1 * last_loss[0]);
+}
+
+// The retention bank's base distributions, kept in a TeacherCache, train
+// the adapter the teacher's forward in every step trains (float32
+// rounding: the cached sequence ran alone, not in the step's batch), and
+// each recurring sequence runs through the base once.
+TEST(AdapterOptimizer, ACachedTeacherTrainsWhatAForwardEveryStepTrains) {
+  auto model = reference_llama();
+  LoraConfig config;
+  config.rank = 4;
+  config.alpha = 8;
+  LoraAdapter a = make_random_adapter(config, model->config(), 21, 0.05);
+  OptimizerConfig optimizer;
+  optimizer.learning_rate = 1e-2;
+  const int64_t vocab = model->config().vocab_size;
+  // The user's sequences, then two retention sequences: KL on their answers.
+  auto batch = [&](bool keyed) {
+    std::vector<TrainingSequence> out = sequences(0, vocab, 3);
+    for (TrainingSequence s : sequences(0, vocab, 17)) {
+      s.kl_weights.assign(s.target_weights.size(), 0.0f);
+      for (size_t t = 2; t < s.kl_weights.size(); ++t) s.kl_weights[t] = 1.0f;
+      s.target_weights.assign(s.target_weights.size(), 0.0f);
+      if (keyed) s.teacher_key = static_cast<int32_t>(out.size() - 2);
+      out.push_back(s);
+    }
+    return out;
+  };
+
+  AdapterSlots every_step(model->config(), 1, at::kFloat, at::kCPU);
+  every_step.load(0, a);
+  AdapterOptimizer every_step_trainer(*model, every_step, optimizer);
+  AdapterSlots cached(model->config(), 1, at::kFloat, at::kCPU);
+  cached.load(0, a);
+  TeacherCache cache;
+  AdapterOptimizer cached_trainer(*model, cached, optimizer, &cache);
+  for (int step = 0; step < 3; ++step) {
+    StepResult x = every_step_trainer.step(batch(false));
+    StepResult y = cached_trainer.step(batch(true));
+    EXPECT_GT(x.kl_by_slot[0], 0);  // a random adapter is not the base
+    EXPECT_NEAR(x.kl_by_slot[0], y.kl_by_slot[0], 1e-5 * x.kl_by_slot[0]);
+  }
+  EXPECT_EQ(cache.forwards, 2);  // 3 steps, 2 retention sequences
+  const double diff = max_adapter_diff(every_step.extract(0), cached.extract(0));
+  std::printf("teacher every step vs cached: max diff %.3g\n", diff);
+  EXPECT_LE(diff, 1e-5);
+  EXPECT_GT(max_adapter_diff(cached.extract(0), a), 1e-4);  // it trained
+
+  // A key the cache holds for other tokens is an error, not a wrong teacher.
+  std::vector<TrainingSequence> other = batch(true);
+  other.back().tokens[0] = (other.back().tokens[0] + 1) % static_cast<int32_t>(vocab);
+  EXPECT_THROW(cached_trainer.step(other), Error);
 }
 
 }  // namespace
