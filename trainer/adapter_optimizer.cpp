@@ -80,7 +80,7 @@ torch::optim::AdamWParamState& adamw_state(torch::optim::AdamW& adamw, const at:
 // cache (run alone and kept on first use). Throws when the key is the cache's
 // for other tokens.
 at::Tensor cached_teacher(const Transformer& model, TeacherCache& cache, const TrainingSequence& sequence,
-                          size_t index) {
+                          const std::vector<int64_t>& kl_positions, size_t index) {
   const size_t key = static_cast<size_t>(sequence.teacher_key);
   if (key >= cache.by_key.size()) cache.by_key.resize(key + 1);
   TeacherCache::Entry& entry = cache.by_key[key];
@@ -96,8 +96,7 @@ at::Tensor cached_teacher(const Transformer& model, TeacherCache& cache, const T
   one.tokens = {sequence.tokens};
   one.caches = {&kv};
   one.final_hidden = true;
-  for (int64_t t = 0; t + 1 < n; ++t)
-    if (sequence.kl_weights[static_cast<size_t>(t)] > 0) one.logit_rows.push_back(t);
+  one.logit_rows = kl_positions;
   entry.tokens = sequence.tokens;
   entry.kl_weights = sequence.kl_weights;
   entry.hidden = model.forward(one);
@@ -158,6 +157,7 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
   std::vector<int64_t> rows;  // logit row of each target
   // KL-to-base positions: the teacher runs the same sequences without adapters.
   ForwardBatch teacher;
+  teacher.final_hidden = true;
   std::vector<std::unique_ptr<SequenceCache>> teacher_caches;
   std::vector<int64_t> kl_rows, kl_slots;
   std::vector<float> kl_weights;
@@ -180,25 +180,24 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
       if (static_cast<int64_t>(sequence.kl_weights.size()) != n - 1)
         fail("training step: sequence {} has {} KL weights for {} tokens (needs {} or none)", i,
              sequence.kl_weights.size(), n, n - 1);
-      int64_t n_kl = 0;
+      std::vector<int64_t> kl_positions;
       for (int64_t t = 0; t + 1 < n; ++t)
         if (sequence.kl_weights[t] > 0) {
+          kl_positions.push_back(t);
           kl_rows.push_back(offset + t);
           kl_slots.push_back(sequence.slot);
           kl_weights.push_back(sequence.kl_weights[t]);
-          ++n_kl;
         }
-      if (n_kl > 0 && s.teacher_cache && sequence.teacher_key >= 0) {
-        teacher_pieces.push_back(cached_teacher(*s.model, *s.teacher_cache, sequence, i));
-      } else if (n_kl > 0) {
+      if (!kl_positions.empty() && s.teacher_cache && sequence.teacher_key >= 0) {
+        teacher_pieces.push_back(cached_teacher(*s.model, *s.teacher_cache, sequence, kl_positions, i));
+      } else if (!kl_positions.empty()) {
         teacher_caches.push_back(
             std::make_unique<SequenceCache>(s.model->config(), n, s.model->dtype(), s.model->device()));
         teacher.tokens.push_back(sequence.tokens);
         teacher.caches.push_back(teacher_caches.back().get());
-        for (int64_t t = 0; t + 1 < n; ++t)
-          if (sequence.kl_weights[t] > 0) teacher.logit_rows.push_back(teacher_offset + t);
+        for (int64_t t : kl_positions) teacher.logit_rows.push_back(teacher_offset + t);
         teacher_pieces.push_back({});  // filled by the batched teacher below
-        batched_rows.push_back(n_kl);
+        batched_rows.push_back(static_cast<int64_t>(kl_positions.size()));
         teacher_offset += n;
       }
     }
@@ -235,7 +234,6 @@ StepResult AdapterOptimizer::step(const std::vector<TrainingSequence>& batch) {
     }
   }
   if (forward.logit_rows.empty()) fail("training step: no token of the batch carries a loss or a KL weight");
-  teacher.final_hidden = true;
   at::Tensor logits = s.model->forward(forward, s.slots);  // [logit rows, vocab] float32
   const at::Device device = logits.device();
   auto long_tensor = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };

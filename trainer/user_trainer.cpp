@@ -25,16 +25,15 @@ namespace mnemo {
 namespace {
 
 // Training on a CPU allocates the same large tensors every step (the
-// logits of the loss rows, the activations autograd saves). glibc serves
-// a block over its mmap threshold (which grows to at most 32 MiB) by a
-// fresh mmap and unmaps it when freed, so each
-// step page-faults (and the kernel zeroes) all of that memory again: with
-// 4 users in one batch, 14% of the training time in clear_page and page
-// faults, 47 s against 38 s without (bench/train, perf). From the heap
-// (no mmap, no trimming) the next step reuses the freed blocks. The
-// process keeps its peak memory until it exits, which a training process
-// wants anyway. A no-op off glibc and on a GPU, whose
-// caching allocator already reuses blocks.
+// logits of the loss rows, the activations autograd saves). glibc serves a
+// block over its mmap threshold (which grows to at most 32 MiB) by a fresh
+// mmap and unmaps it when freed, so each step page-faults (and the kernel
+// zeroes) all of that memory again: with 4 users in one batch, 14% of the
+// training time in clear_page and page faults, 47 s against 38 s without
+// (bench/train, perf). From the heap (no mmap, no trimming) the next step
+// reuses the freed blocks. The process keeps its peak memory until it
+// exits, which a training process wants anyway. A no-op off glibc and on a
+// GPU, whose caching allocator already reuses blocks.
 void reuse_freed_memory(const at::Device& device) {
 #if defined(__GLIBC__)
   if (!device.is_cpu()) return;
