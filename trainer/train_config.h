@@ -67,6 +67,13 @@ struct DataConfig {
   // conversation, the assistant's included, so a user who asked "How do
   // vaccines work?" is never probed about a job.
   bool abstention_own_words = false;
+  // A common-word topic (job, diet, car, ...) counts as mentioned only in a
+  // sentence where the user states something about themselves ("I drive a
+  // Bronco."), not in their questions and requests nor the assistant's
+  // words; named topics (sister, cat) count anywhere, as by default. Adds
+  // the topics no log passes the whole-log test for: home city, hobby,
+  // favorite food, employer. Wins over abstention_own_words.
+  bool abstention_statements = false;
   // Statement probes also ask about a topic the abstention probes ask about,
   // in their wordings ("What's my rabbit's name again?"), answered with the
   // name when the statement puts one with the topic.

@@ -57,6 +57,9 @@ struct AbstentionTopic {
   bool named = false;
   std::vector<std::string> kinds = {};      // a named thing of one of these kinds means the same
   std::vector<std::string> questions = {};  // wordings of its own ("{topic}" allowed)
+  // Probed only with abstention_statements: its words (live, love, eat) are
+  // in nearly every log, so the whole-log test would never probe it.
+  bool statements_only = false;
 };
 const std::vector<AbstentionTopic>& abstention_topics() {
   static const std::vector<AbstentionTopic> topics = {
@@ -133,10 +136,50 @@ const std::vector<AbstentionTopic>& abstention_topics() {
       {"language lessons",
        {"language", "languages", "learning", "learn",      "studying", "lessons",   "class",
         "classes",  "fluent",    "speak",    "vocabulary", "grammar",  "spanish",   "french",
-        "german",   "italian",   "japanese", "korean",     "mandarin", "portuguese"},
+        "german",   "italian",   "japanese", "korean",     "mandarin", "portuguese", "chinese",   "cantonese",
+        "russian",  "arabic",    "hindi",    "urdu",       "bengali",  "turkish",   "greek",     "polish",
+        "dutch",    "swedish",   "norwegian", "danish",    "finnish",  "icelandic", "czech",     "hungarian",
+        "romanian", "ukrainian", "hebrew",   "persian",    "farsi",    "thai",      "vietnamese", "indonesian",
+        "tagalog",  "swahili",   "esperanto", "latin",     "welsh",    "irish",     "gaelic",    "catalan",
+        "basque"},
        false,
-       {},
+       {"language"},
        {"Am I learning a language?", "Which languages am I studying?"}},
+      // Said without a word of their own as often as with one ("I've lived
+      // in Lyon for years", "Saturdays are for bouldering"): the mentions
+      // are broad, and a named thing of the kind counts. Not the words of a
+      // neighbouring topic's statement: "playing" is the instrument's, "eating"
+      // the diet's, and "this weekend" is a plan, not a pastime.
+      {"home city",
+       {"live", "lives", "living", "lived", "moved", "move", "moving", "home", "hometown", "city", "town", "village",
+        "apartment", "flat", "house", "neighborhood", "neighbourhood", "based", "relocated", "rent", "street", "suburb"},
+       false,
+       {"city", "town", "country", "hometown"},
+       {"Do you remember where I live?", "Do you know which city I call home?", "Remind me where I'm based."},
+       true},
+      {"hobby",
+       {"hobby", "hobbies", "pastime", "free time", "spare time", "weekends", "saturday", "saturdays", "sunday",
+        "sundays", "evenings", "relax", "relaxing", "unwind", "fun", "enjoy", "enjoying", "love", "passion",
+        "passionate", "hooked", "getting into", "took up", "taken up", "club", "game", "games", "sport", "sports"},
+       false,
+       {"hobby", "sport", "game"},
+       {"Is there a hobby I'm into?", "How do I spend my free hours?", "Any idea what my pastime is?"},
+       true},
+      {"favorite food",
+       {"food", "foods", "dish", "dishes", "cuisine", "meal", "meals", "eat", "favorite", "favourite", "love",
+        "crave", "craving", "cook", "cooking", "recipe", "snack", "dessert", "taste", "delicious", "tasty"},
+       false,
+       {"food", "dish"},
+       {"Any idea what my favorite dish is?", "What food can I never get enough of?", "Remind me what I like to eat most."},
+       true},
+      {"employer",
+       {"company", "employer", "firm", "office", "hired", "boss", "work at", "work for", "works at", "works for",
+        "working at", "working for", "worked at", "worked for", "joined", "startup", "agency", "colleague",
+        "colleagues", "coworker", "coworkers", "employed", "employs"},
+       false,
+       {"company", "employer", "firm"},
+       {"Which company pays my salary?", "Do you know who employs me?", "Remind me which company I'm with."},
+       true},
   };
   return topics;
 }
@@ -361,9 +404,12 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
     // topic's words (sister, cat) count anywhere in the user's turns ("a gift
     // for my sister?"); the others' are common words that count only outside
     // the user's questions: "How do vaccines work?" says nothing of a job,
-    // nor "Should I eat before a run?" of a diet.
+    // nor "Should I eat before a run?" of a diet. With abstention_statements
+    // they count only in a sentence where the user states something about
+    // themselves ("I eat a lot of bread."), and named topics as by default.
     std::vector<const AbstentionTopic*> unmentioned;
     for (const AbstentionTopic& topic : abstention_topics()) {
+      if (topic.statements_only && !config.abstention_statements) continue;
       bool mentioned = false;
       for (const std::string& kind : topic.kinds) mentioned = mentioned || kinds_said.count(kind);
       auto says = [&](const std::string& text) {
@@ -371,17 +417,14 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
       };
       for (const LogRecord& record : conversations)
         for (const ChatMessage& message : record.messages) {
-          if (!config.abstention_own_words) {
-            says(message.content);
+          const bool own = message.role == "user";
+          if (topic.named || !(config.abstention_statements || config.abstention_own_words)) {
+            if (own || !config.abstention_own_words) says(message.content);
             continue;
           }
-          if (message.role != "user") continue;
-          if (topic.named) {
-            says(message.content);
-            continue;
-          }
+          if (!own) continue;
           for (const std::string& sentence : split_sentences(message.content))
-            if (sentence.back() != '?') says(sentence);
+            if (config.abstention_statements ? states_about_speaker(sentence) : sentence.back() != '?') says(sentence);
         }
       if (!mentioned) unmentioned.push_back(&topic);
     }

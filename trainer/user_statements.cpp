@@ -50,6 +50,7 @@ bool first_person(std::string_view sentence) {
 
 }  // namespace
 
+bool states_about_speaker(std::string_view sentence) { return !is_request(sentence) && first_person(sentence); }
 
 std::string replace_all(std::string text, std::string_view from, std::string_view to) {
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
@@ -206,7 +207,7 @@ std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conv
     for (const ChatMessage& message : conversations[c].messages) {
       if (message.role != "user") continue;
       for (std::string& sentence : split_sentences(message.content)) {
-        if (is_request(sentence) || !first_person(sentence)) continue;
+        if (!states_about_speaker(sentence)) continue;
         UserStatement statement;
         statement.content = specific_content(sentence);
         if (statement.content.empty()) continue;  // "I see." says nothing to remember

@@ -52,6 +52,11 @@ std::vector<std::string> split_sentences(std::string_view text);
 // rules are statement_changes.h.
 std::vector<UserStatement> extract_statements(const std::vector<LogRecord>& conversations);
 
+// True when `sentence` states something in the first person rather than
+// asking or requesting: what extract_statements keeps before it looks for
+// specific content ("I love cooking." passes; "Should I eat first?" does not).
+bool states_about_speaker(std::string_view sentence);
+
 // First person to second: I → you, my → your, I'm → you're, me → you, … with
 // the first letter capitalised.
 std::string to_second_person(std::string_view sentence);

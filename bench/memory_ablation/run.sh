@@ -21,14 +21,15 @@
 # weight), change_x2 / no_change_weight (statements that replaced an older
 # value, and the pairs written from them, drawn twice as often as the
 # default draws them / as often as the others), steps_x2 (twice the training
-# steps), faithful / own_words / ask_like_abstention (data.augment_faithful,
-# abstention_own_words, ask_like_abstention on), distillation (+ context
+# steps), faithful / own_words / ask_like_abstention / statements_abstention
+# (data.augment_faithful, abstention_own_words, ask_like_abstention,
+# abstention_statements on), distillation (+ context
 # distillation), replay (+ cross-entropy on the base's own answers beside
 # the KL, replay_loss 1), rank8 / rank32 (LoRA rank 8 or 32, alpha twice the
 # rank so the scale stays 2). A variant joins others with "+"
 # (steps_x2+abstention_x2).
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 split=dev users=6 seed="" threads=2 resume=0 results=""
@@ -92,6 +93,8 @@ for name in name.split("+"):
         data["augment_faithful"] = True
     elif name == "own_words":
         data["abstention_own_words"] = True
+    elif name == "statements_abstention":
+        data["abstention_statements"] = True
     elif name == "ask_like_abstention":
         data["ask_like_abstention"] = True
     elif name == "distillation":

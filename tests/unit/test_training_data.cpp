@@ -247,6 +247,43 @@ TEST(TrainingData, OnlyTheUsersOwnWordsMentionATopic) {
   EXPECT_TRUE(anywhere.count("dog"));
 }
 
+// With abstention_statements a common-word topic is mentioned only where the
+// user states something about themselves; a named topic anywhere, as by
+// default; and the topics whose words are in every log are probed.
+TEST(TrainingData, OnlyAStatementOfTheUsersMentionsACommonWordTopic) {
+  DataConfig config;
+  config.conversations = false;
+  config.statements = false;
+  config.augmentation = false;
+  config.abstention_probes = 1000;
+  config.abstention_statements = true;
+  auto probed = [&](const std::vector<LogRecord>& logs) {
+    std::set<std::string> topics;
+    for (const ChatExample& e : build_user_data("u", logs, config).examples)
+      topics.insert(answered_topic(e.messages[1].content));
+    return topics;
+  };
+  std::set<std::string> asked = probed({conversation(
+      "c1", 100,
+      {{"user", "How do vaccines work? Should I eat before a run? Recommend a film I'd love, set in a small town."},
+       {"assistant", "I live for questions like this. Your cat might like a piano, and your company too."}})});
+  for (const char* topic : {"job", "diet", "favorite food", "hobby", "home city", "employer", "instrument"})
+    EXPECT_TRUE(asked.count(topic)) << topic;  // named only in questions, requests and the assistant's words
+  EXPECT_FALSE(asked.count("cat"));  // a named topic counts in the assistant's words, as by default
+  std::set<std::string> told = probed({conversation(
+      "c1", 100,
+      {{"user", "I work at a bakery, so I eat a lot of bread. I've lived in Lyon for years."},
+       {"assistant", "Lucky you."}})});
+  for (const char* topic : {"job", "diet", "favorite food", "home city", "employer"})
+    EXPECT_FALSE(told.count(topic)) << topic;
+  EXPECT_TRUE(told.count("hobby"));
+  config.abstention_statements = false;  // the default: the new topics are never probed
+  std::set<std::string> by_default = probed({conversation("c1", 100, {{"user", "Hi."}, {"assistant", "Hello."}})});
+  EXPECT_TRUE(by_default.count("job"));
+  for (const char* topic : {"favorite food", "hobby", "home city", "employer"})
+    EXPECT_FALSE(by_default.count(topic)) << topic;
+}
+
 // "My new Bronco" names a car without the word: the generator's kind says so.
 TEST(TrainingData, AThingOfATopicsKindCountsAsNamingTheTopic) {
   std::vector<LogRecord> logs = {
