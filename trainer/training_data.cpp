@@ -206,6 +206,27 @@ const std::vector<std::string>& abstention_name_questions() {
   return questions;
 }
 
+// With abstention_statements the topics that "my {topic}" does not fit are
+// also asked for their value, as people ask ("What am I by profession?"): a
+// probe only in "Do you know ..." wordings taught no abstention for them on
+// the dev split (0 of 7 probed topics; README).
+const std::map<std::string, std::vector<std::string>>& direct_abstention_questions() {
+  static const std::map<std::string, std::vector<std::string>> questions = {
+      {"birthday", {"When was I born?", "What's the date of my birthday?"}},
+      {"allergy", {"Is there anything I'm allergic to?", "What allergies do I have?"}},
+      {"diet", {"How do I eat, diet-wise?", "What sort of eater am I?", "Am I vegetarian or anything like that?"}},
+      {"car", {"What car do I own?", "What's parked in my driveway?", "What's my ride?"}},
+      {"job", {"What's my line of work?", "What am I by profession?", "What do I work as?"}},
+      {"instrument", {"Do I make music on anything?"}},
+      {"language lessons", {"Am I picking up another language?"}},
+      {"home city", {"What city is home for me?", "Where's my place?"}},
+      {"hobby", {"What's my hobby?", "What keeps me busy outside work?", "How do I unwind?"}},
+      {"favorite food", {"What's my favorite food?", "Which meal is my absolute favorite?", "What do I most like to eat?"}},
+      {"employer", {"Where am I employed?", "What's the company I work at?", "Which organisation do I work at?"}},
+  };
+  return questions;
+}
+
 // How the abstention probes ask about `topic`; by name only about a pet or a
 // person, and only when `by_name` (a statement that names it).
 std::vector<std::string> abstention_wordings(const AbstentionTopic& topic, bool by_name) {
@@ -269,6 +290,8 @@ std::vector<std::string> probe_wordings() {
   for (const AbstentionTopic& topic : abstention_topics())
     for (const std::string& question : topic.questions)
       wordings.push_back(replace_all(question, "{topic}", topic.topic));
+  for (const auto& [topic, questions] : direct_abstention_questions())
+    wordings.insert(wordings.end(), questions.begin(), questions.end());
   return wordings;
 }
 
@@ -433,7 +456,10 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
     for (int64_t i = 0; i < config.abstention_probes && !unmentioned.empty(); ++i) {
       const AbstentionTopic& chosen = *unmentioned[static_cast<size_t>(i) % unmentioned.size()];
       const std::string& topic = chosen.topic;
-      const std::vector<std::string> questions = abstention_wordings(chosen, true);
+      std::vector<std::string> questions = abstention_wordings(chosen, true);
+      if (auto direct = direct_abstention_questions().find(topic);
+          config.abstention_statements && direct != direct_abstention_questions().end())
+        questions.insert(questions.end(), direct->second.begin(), direct->second.end());
       ChatExample example;
       example.source = ExampleSource::Abstention;
       example.messages = {{"user", replace_all(pick_from(questions, rng), "{topic}", topic)},
