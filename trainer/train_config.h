@@ -72,7 +72,9 @@ struct DataConfig {
   // Bronco."), not in their questions and requests nor the assistant's
   // words; named topics (sister, cat) count anywhere, as by default. Adds
   // the topics no log passes the whole-log test for: home city, hobby,
-  // favorite food, employer. Wins over abstention_own_words.
+  // favorite food, employer; and asks the topics "my {topic}" does not fit
+  // for their value too ("What am I by profession?"). Wins over
+  // abstention_own_words.
   bool abstention_statements = false;
   // Statement probes also ask about a topic the abstention probes ask about,
   // in their wordings ("What's my rabbit's name again?"), answered with the
