@@ -210,21 +210,25 @@ TEST(TrainingData, EveryTopicNeverNamedIsProbedOnceBeforeAnyTwice) {
   for (const auto& [topic, n] : once) EXPECT_EQ(n, 1) << topic;
 }
 
-// A topic is mentioned by what the user says of themselves: not by the
-// assistant's words, nor by a common word in a question.
-TEST(TrainingData, OnlyTheUsersOwnWordsMentionATopic) {
-  DataConfig config;
+// Every topic the abstention probes of `logs` ask about under `config`, with
+// the other parts off and probes enough for every topic.
+std::set<std::string> probed_topics(const std::vector<LogRecord>& logs, DataConfig config) {
   config.conversations = false;
   config.statements = false;
   config.augmentation = false;
   config.abstention_probes = 1000;
+  std::set<std::string> topics;
+  for (const ChatExample& e : build_user_data("u", logs, config).examples)
+    topics.insert(answered_topic(e.messages[1].content));
+  return topics;
+}
+
+// A topic is mentioned by what the user says of themselves: not by the
+// assistant's words, nor by a common word in a question.
+TEST(TrainingData, OnlyTheUsersOwnWordsMentionATopic) {
+  DataConfig config;
   config.abstention_own_words = true;
-  auto probed = [&](const std::vector<LogRecord>& logs) {
-    std::set<std::string> topics;
-    for (const ChatExample& e : build_user_data("u", logs, config).examples)
-      topics.insert(answered_topic(e.messages[1].content));
-    return topics;
-  };
+  auto probed = [&](const std::vector<LogRecord>& logs) { return probed_topics(logs, config); };
   std::set<std::string> asked = probed(
       {conversation("c1", 100,
                     {{"user", "How do vaccines work? Should I eat before a run? Any gift ideas for my sister?"},
@@ -252,17 +256,8 @@ TEST(TrainingData, OnlyTheUsersOwnWordsMentionATopic) {
 // default; and the topics whose words are in every log are probed.
 TEST(TrainingData, OnlyAStatementOfTheUsersMentionsACommonWordTopic) {
   DataConfig config;
-  config.conversations = false;
-  config.statements = false;
-  config.augmentation = false;
-  config.abstention_probes = 1000;
   config.abstention_statements = true;
-  auto probed = [&](const std::vector<LogRecord>& logs) {
-    std::set<std::string> topics;
-    for (const ChatExample& e : build_user_data("u", logs, config).examples)
-      topics.insert(answered_topic(e.messages[1].content));
-    return topics;
-  };
+  auto probed = [&](const std::vector<LogRecord>& logs) { return probed_topics(logs, config); };
   std::set<std::string> asked = probed({conversation(
       "c1", 100,
       {{"user", "How do vaccines work? Should I eat before a run? Recommend a film I'd love, set in a small town."},
