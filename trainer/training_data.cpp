@@ -57,6 +57,11 @@ struct AbstentionTopic {
   bool named = false;
   std::vector<std::string> kinds = {};      // a named thing of one of these kinds means the same
   std::vector<std::string> questions = {};  // wordings of its own ("{topic}" allowed)
+  // With abstention_statements a topic "my {topic}" does not fit is also
+  // asked for its value, as people ask ("What am I by profession?"): a probe
+  // only in "Do you know ..." wordings taught no abstention for them on the
+  // dev split (0 of 7 probed topics; README).
+  std::vector<std::string> direct = {};
   // Probed only with abstention_statements: its words (live, love, eat) are
   // in nearly every log, so the whole-log test would never probe it.
   bool statements_only = false;
@@ -101,38 +106,44 @@ const std::vector<AbstentionTopic>& abstention_topics() {
        {"birthday", "born", "birth"},
        false,
        {},
-       {"Do you know when my birthday is?", "Remind me when my birthday is."}},
+       {"Do you know when my birthday is?", "Remind me when my birthday is."},
+       {"When was I born?", "What's the date of my birthday?"}},
       {"allergy",
        {"allergy", "allergic", "allergies", "reaction", "intolerant", "intolerance"},
        false,
        {},
-       {"Do I have any allergies?", "Remind me what allergies I have."}},
+       {"Do I have any allergies?", "Remind me what allergies I have."},
+       {"Is there anything I'm allergic to?", "What allergies do I have?"}},
       {"diet",
        {"diet", "vegetarian", "vegan", "pescatarian", "keto", "paleo", "eat", "eating", "meat", "gluten", "dairy"},
        false,
        {"diet"},
-       {"Do I follow any special diet?", "Is there anything I don't eat?"}},
+       {"Do I follow any special diet?", "Is there anything I don't eat?"},
+       {"How do I eat, diet-wise?", "What sort of eater am I?", "Am I vegetarian or anything like that?"}},
       {"university", {"university", "college", "studied", "graduated", "degree", "school"}},
       {"car",
        {"car", "cars", "drive", "drives", "driving", "drove", "vehicle", "truck", "van", "suv", "pickup", "sedan",
         "motorcycle", "motorbike", "scooter"},
        false,
        {"car", "vehicle", "truck", "motorcycle", "scooter"},
-       {"Do you know what car I have?", "What kind of car is mine?"}},
+       {"Do you know what car I have?", "What kind of car is mine?"},
+       {"What car do I own?", "What's parked in my driveway?", "What's my ride?"}},
       {"job",
        {"work",      "works",      "working",  "worked",     "job",     "jobs",     "company",  "office",  "boss",
         "colleague", "colleagues", "coworker", "coworkers",  "career",  "employer", "firm",     "hired",   "shift",
         "shifts",    "client",     "clients",  "profession", "retired", "student",  "business", "manager", "team"},
        false,
        {"company", "employer", "firm", "job", "profession", "occupation", "career"},
-       {"Do you know where I work?", "What do you know about my job?", "Remind me what I do for work."}},
+       {"Do you know where I work?", "What do you know about my job?", "Remind me what I do for work."},
+       {"What's my line of work?", "What am I by profession?", "What do I work as?"}},
       {"instrument",
        {"instrument", "instruments", "play", "plays", "playing", "played", "music", "musician", "guitar", "piano",
         "violin", "cello", "drums", "flute", "saxophone", "ukulele", "trumpet", "lessons", "practice", "practise",
         "practiced", "practised", "practicing", "practising", "band", "orchestra", "concert", "gig"},
        false,
        {},
-       {"Do I play any musical instrument?", "Remind me which instrument I play."}},
+       {"Do I play any musical instrument?", "Remind me which instrument I play."},
+       {"Do I make music on anything?"}},
       {"language lessons",
        {"language", "languages", "learning", "learn",      "studying", "lessons",   "class",
         "classes",  "fluent",    "speak",    "vocabulary", "grammar",  "spanish",   "french",
@@ -144,7 +155,8 @@ const std::vector<AbstentionTopic>& abstention_topics() {
         "basque"},
        false,
        {"language"},
-       {"Am I learning a language?", "Which languages am I studying?"}},
+       {"Am I learning a language?", "Which languages am I studying?"},
+       {"Am I picking up another language?"}},
       // Said without a word of their own as often as with one ("I've lived
       // in Lyon for years", "Saturdays are for bouldering"): the mentions
       // are broad, and a named thing of the kind counts. Not the words of a
@@ -156,6 +168,7 @@ const std::vector<AbstentionTopic>& abstention_topics() {
        false,
        {"city", "town", "country", "hometown"},
        {"Do you remember where I live?", "Do you know which city I call home?", "Remind me where I'm based."},
+       {"What city is home for me?", "Where's my place?"},
        true},
       {"hobby",
        {"hobby", "hobbies", "pastime", "free time", "spare time", "weekends", "saturday", "saturdays", "sunday",
@@ -164,6 +177,7 @@ const std::vector<AbstentionTopic>& abstention_topics() {
        false,
        {"hobby", "sport", "game"},
        {"Is there a hobby I'm into?", "How do I spend my free hours?", "Any idea what my pastime is?"},
+       {"What's my hobby?", "What keeps me busy outside work?", "How do I unwind?"},
        true},
       {"favorite food",
        {"food", "foods", "dish", "dishes", "cuisine", "meal", "meals", "eat", "favorite", "favourite", "love",
@@ -171,6 +185,7 @@ const std::vector<AbstentionTopic>& abstention_topics() {
        false,
        {"food", "dish"},
        {"Any idea what my favorite dish is?", "What food can I never get enough of?", "Remind me what I like to eat most."},
+       {"What's my favorite food?", "Which meal is my absolute favorite?", "What do I most like to eat?"},
        true},
       {"employer",
        {"company", "employer", "firm", "office", "hired", "boss", "work at", "work for", "works at", "works for",
@@ -179,6 +194,7 @@ const std::vector<AbstentionTopic>& abstention_topics() {
        false,
        {"company", "employer", "firm"},
        {"Which company pays my salary?", "Do you know who employs me?", "Remind me which company I'm with."},
+       {"Where am I employed?", "What's the company I work at?", "Which organisation do I work at?"},
        true},
   };
   return topics;
@@ -202,27 +218,6 @@ const std::vector<std::string>& abstention_name_questions() {
       "Do you remember anything about my {topic}?",
       "What's my {topic}'s name again?",
       "Do you happen to know my {topic}'s name?",
-  };
-  return questions;
-}
-
-// With abstention_statements the topics that "my {topic}" does not fit are
-// also asked for their value, as people ask ("What am I by profession?"): a
-// probe only in "Do you know ..." wordings taught no abstention for them on
-// the dev split (0 of 7 probed topics; README).
-const std::map<std::string, std::vector<std::string>>& direct_abstention_questions() {
-  static const std::map<std::string, std::vector<std::string>> questions = {
-      {"birthday", {"When was I born?", "What's the date of my birthday?"}},
-      {"allergy", {"Is there anything I'm allergic to?", "What allergies do I have?"}},
-      {"diet", {"How do I eat, diet-wise?", "What sort of eater am I?", "Am I vegetarian or anything like that?"}},
-      {"car", {"What car do I own?", "What's parked in my driveway?", "What's my ride?"}},
-      {"job", {"What's my line of work?", "What am I by profession?", "What do I work as?"}},
-      {"instrument", {"Do I make music on anything?"}},
-      {"language lessons", {"Am I picking up another language?"}},
-      {"home city", {"What city is home for me?", "Where's my place?"}},
-      {"hobby", {"What's my hobby?", "What keeps me busy outside work?", "How do I unwind?"}},
-      {"favorite food", {"What's my favorite food?", "Which meal is my absolute favorite?", "What do I most like to eat?"}},
-      {"employer", {"Where am I employed?", "What's the company I work at?", "Which organisation do I work at?"}},
   };
   return questions;
 }
@@ -287,11 +282,11 @@ std::vector<std::string> probe_wordings() {
   for (const auto* pool :
        {&topic_probes(), &abstention_questions(), &abstention_name_questions(), &default_distillation_probes()})
     wordings.insert(wordings.end(), pool->begin(), pool->end());
-  for (const AbstentionTopic& topic : abstention_topics())
+  for (const AbstentionTopic& topic : abstention_topics()) {
     for (const std::string& question : topic.questions)
       wordings.push_back(replace_all(question, "{topic}", topic.topic));
-  for (const auto& [topic, questions] : direct_abstention_questions())
-    wordings.insert(wordings.end(), questions.begin(), questions.end());
+    wordings.insert(wordings.end(), topic.direct.begin(), topic.direct.end());
+  }
   return wordings;
 }
 
@@ -430,25 +425,26 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
     // nor "Should I eat before a run?" of a diet. With abstention_statements
     // they count only in a sentence where the user states something about
     // themselves ("I eat a lot of bread."), and named topics as by default.
+    std::vector<std::string> named_text, common_text;  // what each kind of topic's words are read in
+    for (const LogRecord& record : conversations)
+      for (const ChatMessage& message : record.messages) {
+        const bool own = message.role == "user";
+        if (own || !config.abstention_own_words) named_text.push_back(message.content);
+        if (!config.abstention_statements && !config.abstention_own_words) {
+          common_text.push_back(message.content);
+        } else if (own) {
+          for (std::string& sentence : split_sentences(message.content))
+            if (config.abstention_statements ? states_about_speaker(sentence) : sentence.back() != '?')
+              common_text.push_back(std::move(sentence));
+        }
+      }
     std::vector<const AbstentionTopic*> unmentioned;
     for (const AbstentionTopic& topic : abstention_topics()) {
       if (topic.statements_only && !config.abstention_statements) continue;
       bool mentioned = false;
       for (const std::string& kind : topic.kinds) mentioned = mentioned || kinds_said.count(kind);
-      auto says = [&](const std::string& text) {
+      for (const std::string& text : topic.named ? named_text : common_text)
         for (const std::string& word : topic.mentions) mentioned = mentioned || contains_word(text, word);
-      };
-      for (const LogRecord& record : conversations)
-        for (const ChatMessage& message : record.messages) {
-          const bool own = message.role == "user";
-          if (topic.named || !(config.abstention_statements || config.abstention_own_words)) {
-            if (own || !config.abstention_own_words) says(message.content);
-            continue;
-          }
-          if (!own) continue;
-          for (const std::string& sentence : split_sentences(message.content))
-            if (config.abstention_statements ? states_about_speaker(sentence) : sentence.back() != '?') says(sentence);
-        }
       if (!mentioned) unmentioned.push_back(&topic);
     }
     std::shuffle(unmentioned.begin(), unmentioned.end(), rng);
@@ -457,9 +453,7 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
       const AbstentionTopic& chosen = *unmentioned[static_cast<size_t>(i) % unmentioned.size()];
       const std::string& topic = chosen.topic;
       std::vector<std::string> questions = abstention_wordings(chosen, true);
-      if (auto direct = direct_abstention_questions().find(topic);
-          config.abstention_statements && direct != direct_abstention_questions().end())
-        questions.insert(questions.end(), direct->second.begin(), direct->second.end());
+      if (config.abstention_statements) questions.insert(questions.end(), chosen.direct.begin(), chosen.direct.end());
       ChatExample example;
       example.source = ExampleSource::Abstention;
       example.messages = {{"user", replace_all(pick_from(questions, rng), "{topic}", topic)},
