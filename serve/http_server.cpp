@@ -511,7 +511,11 @@ void HttpServer::listen() { state_->server.listen_after_bind(); }
 void HttpServer::drain_and_stop() {
   State& s = *state_;
   s.draining = true;
-  while (s.in_flight.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // A load balancer polling /health needs time to see "draining" before the
+  // port closes: the drain lasts at least drain_min_ms, even with nothing running.
+  const auto earliest = std::chrono::steady_clock::now() + std::chrono::milliseconds(s.config.drain_min_ms);
+  while (s.in_flight.load() > 0 || std::chrono::steady_clock::now() < earliest)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   s.server.stop();
 }
 

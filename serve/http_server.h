@@ -35,7 +35,8 @@ class HttpServer {
   // Serves until stop(); REQUIRES: bind() first.
   void listen();
   // New requests get 503 and /health says draining; returns once the
-  // requests in flight have finished, then stops listen().
+  // requests in flight have finished and config.drain_min_ms has passed,
+  // then stops listen().
   void drain_and_stop();
   void stop();
 

@@ -72,6 +72,7 @@ ServeConfig read_serve_config(const std::string& path) {
               {"port", into(config.port)},
               {"served_model_name", into(config.served_model_name)},
               {"threads", into(config.threads)},
+              {"drain_min_ms", into(config.drain_min_ms)},
               {"limits", [&](const YAML::Node& n) { read_map(n, limits, path, "limits"); }},
               {"engine", [&](const YAML::Node& n) { read_map(n, engine, path, "engine"); }}},
              path, "");
@@ -101,6 +102,7 @@ void validate_serve_config(const ServeConfig& c, const std::string& source) {
   check(c.default_chat_max_tokens >= 1 && c.default_chat_max_tokens <= c.max_tokens_limit,
         "limits.default_chat_max_tokens", "must be 1..limits.max_tokens");
   check(c.threads >= 1 && c.threads <= 1024, "threads", "must be 1..1024");
+  check(c.drain_min_ms >= 0 && c.drain_min_ms <= 600000, "drain_min_ms", "must be 0..600000");
   check(c.engine.max_batch_tokens >= 1, "engine.max_batch_tokens", "must be >= 1");
   check(c.engine.max_sequences >= 1, "engine.max_sequences", "must be >= 1");
   check(c.engine.kv_block_tokens >= 1 && c.engine.kv_block_tokens <= 1024, "engine.kv_block_tokens",

@@ -24,6 +24,7 @@ struct ServeConfig {
   int64_t max_tokens_limit = 4096;     // a request's max_tokens above this: 400
   int64_t default_chat_max_tokens = 512;
   int threads = 2;                     // the model's intra-op threads
+  int64_t drain_min_ms = 0;            // after SIGTERM, say draining (503) at least this long
   EngineOptions engine;
 };
 

@@ -23,6 +23,7 @@ parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--base-url", required=True)
 parser.add_argument("--cases", required=True, help="JSON written by the C++ test")
 parser.add_argument("--server-pid", type=int, required=True, help="sent SIGTERM at the end, mid-request")
+parser.add_argument("--drain-min-ms", type=int, required=True, help="the server's drain_min_ms")
 args = parser.parse_args()
 cases = json.load(open(args.cases))
 keys = cases["keys"]
@@ -287,6 +288,8 @@ for _ in range(500):  # SIGTERM only once all four run
     if engine_gauge("running_sequences") >= 1 + len(others):
         break
     time.sleep(0.001)
+after_sigterm = client(keys["alice"])  # built before: building a client takes time
+sigterm_at = time.monotonic()
 os.kill(args.server_pid, signal.SIGTERM)
 health = None
 for _ in range(1000):
@@ -298,7 +301,7 @@ check("after SIGTERM health says draining (503)", health.status_code == 503 and 
       f"{health.status_code} {health.text}")
 running_then = not stream_done.is_set()
 raised = raises("after SIGTERM a new request gets 503", openai.InternalServerError,
-                lambda: client(keys["alice"]).completions.create(model="mnemo", prompt=prompt, **greedy))
+                lambda: after_sigterm.completions.create(model="mnemo", prompt=prompt, **greedy))
 check("... with OpenAI's error body and code draining", raised is not None and raised.status_code == 503
       and isinstance(raised.body, dict) and raised.body.get("error", raised.body).get("code") == "draining",
       str(raised and raised.body))
@@ -309,6 +312,19 @@ check("the plain requests running at SIGTERM finished whole",
       all(r.status_code == 200 and r.json()["usage"]["completion_tokens"] == drain_tokens for r in plain.values())
       and len(plain) == len(others), str({u: r.status_code for u, r in plain.items()}))
 check("the request running at SIGTERM was still running when the 503 came", running_then)
+# The port stays open, saying draining, for drain_min_ms after SIGTERM.
+last_draining = sigterm_at
+while time.monotonic() - sigterm_at < 30:
+    try:
+        if httpx.get(root + "/health", timeout=10).status_code != 503:
+            break
+        last_draining = time.monotonic()
+    except httpx.TransportError:
+        break
+    time.sleep(0.02)
+check("health said draining for drain_min_ms, then the port closed",
+      args.drain_min_ms / 1e3 <= last_draining - sigterm_at + 0.1 < 30,
+      f"last draining answer {last_draining - sigterm_at:.2f} s after SIGTERM")
 check("the request running at SIGTERM finished whole with [DONE]", stream_done.is_set()
       and stream_usage.get("completion_tokens") == drain_tokens,
       f"done={stream_done.is_set()} usage={stream_usage}")

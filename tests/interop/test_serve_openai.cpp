@@ -37,6 +37,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::run_command;
+
+constexpr int kDrainMinMs = 3000;
 using testing::shell_quote;
 
 TEST(ServeOpenAi, TheRealClientGetsEachUsersOwnMemoryAndOpenAisErrors) {
@@ -89,7 +91,9 @@ TEST(ServeOpenAi, TheRealClientGetsEachUsersOwnMemoryAndOpenAisErrors) {
                                    << "  - {key: " << keys.at("bob") << ", role: user, user: bob}\n"
                                    << "  - {key: " << keys.at("service") << ", role: service}\n"
                                    << "  - {key: " << keys.at("admin") << ", role: admin}\n";
-  std::ofstream(dir / "serve.yaml") << "keys_file: keys.yaml\nthreads: 1\n"
+  // drain_min_ms: the checks after SIGTERM need the server up, however fast
+  // the four requests running then finish.
+  std::ofstream(dir / "serve.yaml") << "keys_file: keys.yaml\nthreads: 1\ndrain_min_ms: " << kDrainMinMs << "\n"
                                     << "limits: {queue: 6, body_bytes: 1048576, max_tokens: 256, default_chat_max_tokens: 64}\n"
                                     << "engine: {registry_poll_ms: 50, adapter_slots: 2}\n";
 
@@ -145,7 +149,8 @@ TEST(ServeOpenAi, TheRealClientGetsEachUsersOwnMemoryAndOpenAisErrors) {
       run_command(shell_quote(python) + " " +
                   shell_quote((fs::path(testing::env_or_empty("MNEMO_SOURCE_DIR")) / "tests/interop/serve_openai_client.py").string()) +
                   " --base-url http://127.0.0.1:" + std::to_string(port) + "/v1 --cases " +
-                  shell_quote((dir / "cases.json").string()) + " --server-pid " + std::to_string(pid) + " 2>&1");
+                  shell_quote((dir / "cases.json").string()) + " --server-pid " + std::to_string(pid) +
+                  " --drain-min-ms " + std::to_string(kDrainMinMs) + " 2>&1");
   std::cout << client.output;  // one line per check: ctest -V shows what was checked
   EXPECT_EQ(client.exit_code, 0) << client.output;
   EXPECT_NE(client.output.find("0 failed"), std::string::npos) << client.output;
