@@ -289,6 +289,7 @@ for _ in range(500):  # SIGTERM only once all four run
         break
     time.sleep(0.001)
 after_sigterm = client(keys["alice"])  # built before: building a client takes time
+running_at_sigterm = not stream_done.is_set()
 sigterm_at = time.monotonic()
 os.kill(args.server_pid, signal.SIGTERM)
 health = None
@@ -299,7 +300,6 @@ for _ in range(1000):
     time.sleep(0.002)
 check("after SIGTERM health says draining (503)", health.status_code == 503 and health.json()["status"] == "draining",
       f"{health.status_code} {health.text}")
-running_then = not stream_done.is_set()
 raised = raises("after SIGTERM a new request gets 503", openai.InternalServerError,
                 lambda: after_sigterm.completions.create(model="mnemo", prompt=prompt, **greedy))
 check("... with OpenAI's error body and code draining", raised is not None and raised.status_code == 503
@@ -311,7 +311,9 @@ for thread in others:
 check("the plain requests running at SIGTERM finished whole",
       all(r.status_code == 200 and r.json()["usage"]["completion_tokens"] == drain_tokens for r in plain.values())
       and len(plain) == len(others), str({u: r.status_code for u, r in plain.items()}))
-check("the request running at SIGTERM was still running when the 503 came", running_then)
+# Whether it still runs when the 503 comes is up to the machine's speed (the
+# four can finish within 0.1 s); drain_min_ms keeps the port open either way.
+check("the stream had not ended when SIGTERM was sent", running_at_sigterm)
 # The port stays open, saying draining, for drain_min_ms after SIGTERM.
 last_draining = sigterm_at
 while time.monotonic() - sigterm_at < 30:
