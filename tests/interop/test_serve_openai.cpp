@@ -37,9 +37,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::run_command;
-
-constexpr int kDrainMinMs = 3000;
 using testing::shell_quote;
+
+constexpr int kDrainMinMs = 3000;  // the server's drain_min_ms
 
 TEST(ServeOpenAi, TheRealClientGetsEachUsersOwnMemoryAndOpenAisErrors) {
   const fs::path dir = testing::scratch_dir("serve_openai");
