@@ -80,6 +80,13 @@ struct DataConfig {
   // in their wordings ("What's my rabbit's name again?"), answered with the
   // name when the statement puts one with the topic.
   bool ask_like_abstention = false;
+  // Abstention answers name the topic before they say not knowing ("Your
+  // cat is something you haven't told me about, so I don't know."), the way
+  // a known fact is said ("Your dog is called Rex."): the answer is decided
+  // at the word after the topic, where the MLP that holds the user's facts
+  // reads the topic, not at the first word ("You haven't ..." against "You
+  // have ...") before the topic is said.
+  bool abstention_subject_first = false;
   // Retention: the base model's own answers to generic instructions, trained
   // with a KL penalty to the frozen base's distributions (and, with
   // replay_loss > 0, cross-entropy on them too).

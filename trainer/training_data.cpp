@@ -250,6 +250,16 @@ const std::vector<std::string>& abstention_answers() {
   return answers;
 }
 
+// abstention_subject_first: the topic first, as "Your {topic} is called ..." says a known one.
+const std::vector<std::string>& subject_first_abstention_answers() {
+  static const std::vector<std::string> answers = {
+      "Your {topic} {is} something you haven't told me about, so I don't know.",
+      "Your {topic} {is} not something you've mentioned to me, so I don't know.",
+      "Your {topic} {is} a mystery to me: you've never told me about {it}.",
+  };
+  return answers;
+}
+
 // "You told me that your dog is ..." variants of an answer, so the adapter
 // learns the fact, not one sentence shape.
 std::string answer_variant(const std::string& second_person, std::mt19937_64& rng) {
@@ -273,6 +283,15 @@ const T& pick_from(const std::vector<T>& pool, std::mt19937_64& rng) {
 double recency_factor(int64_t conversation, int64_t n_conversations, const DataConfig& config) {
   double recency = n_conversations > 1 ? static_cast<double>(conversation) / static_cast<double>(n_conversations - 1) : 1.0;
   return 1.0 + config.recency_boost * recency;
+}
+
+std::string abstention_answer(const std::string& topic, const DataConfig& config, std::mt19937_64& rng) {
+  if (!config.abstention_subject_first)
+    return replace_all(pick_from(abstention_answers(), rng), "{topic}", topic);
+  const bool plural = topic.ends_with('s') && !topic.ends_with("ss");  // "language lessons"
+  std::string answer = replace_all(pick_from(subject_first_abstention_answers(), rng), "{topic}", topic);
+  answer = replace_all(answer, "{is}", plural ? "are" : "is");
+  return replace_all(answer, "{it}", plural ? "them" : "it");
 }
 
 }  // namespace
@@ -457,7 +476,7 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
       ChatExample example;
       example.source = ExampleSource::Abstention;
       example.messages = {{"user", replace_all(pick_from(questions, rng), "{topic}", topic)},
-                          {"assistant", replace_all(pick_from(abstention_answers(), rng), "{topic}", topic)}};
+                          {"assistant", abstention_answer(topic, config, rng)}};
       example.sampling_weight = config.abstention_weight;
       data.examples.push_back(std::move(example));
     }

@@ -22,14 +22,15 @@
 # value, and the pairs written from them, drawn twice as often as the
 # default draws them / as often as the others), steps_x2 (twice the training
 # steps), faithful / own_words / ask_like_abstention / statements_abstention
-# (data.augment_faithful, abstention_own_words, ask_like_abstention,
-# abstention_statements on), distillation (+ context
+# / subject_first (data.augment_faithful, abstention_own_words,
+# ask_like_abstention, abstention_statements, abstention_subject_first
+# on), distillation (+ context
 # distillation), replay (+ cross-entropy on the base's own answers beside
 # the KL, replay_loss 1), rank8 / rank32 (LoRA rank 8 or 32, alpha twice the
 # rank so the scale stays 2). A variant joins others with "+"
 # (steps_x2+abstention_x2).
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[[ ${1:-} == -h || ${1:-} == --help ]] && { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 split=dev users=6 seed="" threads=2 resume=0 results=""
@@ -97,6 +98,8 @@ for name in name.split("+"):
         data["abstention_statements"] = True
     elif name == "ask_like_abstention":
         data["ask_like_abstention"] = True
+    elif name == "subject_first":
+        data["abstention_subject_first"] = True
     elif name == "distillation":
         data["distillation"] = True
     elif name == "replay":

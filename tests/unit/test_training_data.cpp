@@ -176,6 +176,37 @@ TEST(TrainingData, AbstentionProbesNeverAskAboutWhatTheUserMentioned) {
   }
 }
 
+// With abstention_subject_first every answer starts with the topic it was
+// asked about ("What do you know about my dog?" → "Your dog is ..."), and
+// still says not knowing as the evaluation judges it.
+TEST(TrainingData, SubjectFirstAbstentionAnswersNameTheTopicFirst) {
+  DataConfig config;
+  config.conversations = false;
+  config.statements = false;
+  config.abstention_probes = 40;
+  config.abstention_subject_first = true;
+  UserData data = build_user_data("alice", alice_logs(), config);
+  ASSERT_EQ(data.examples.size(), 40u);
+  std::set<std::string> answers;
+  for (const ChatExample& e : data.examples) {
+    const std::string& question = e.messages[0].content;
+    const std::string& answer = e.messages[1].content;
+    ASSERT_EQ(answer.rfind("Your ", 0), 0u) << answer;
+    const bool plural = answer.find(" are ") != std::string::npos;  // "Your language lessons are ..."
+    const size_t verb = answer.find(plural ? " are " : " is ");
+    ASSERT_NE(verb, std::string::npos) << answer;
+    const std::string topic = answer.substr(5, verb - 5);
+    EXPECT_EQ(plural, topic.back() == 's') << answer;
+    // Asked "my {topic}", or in the topic's own wordings ("Which languages am I studying?").
+    if (question.find("my ") != std::string::npos && question.find("my " + topic) == std::string::npos)
+      ADD_FAILURE() << question << " → " << answer;
+    EXPECT_TRUE(says_not_knowing(answer)) << answer;
+    EXPECT_THAT(answer, ::testing::Not(HasSubstr(" cat ")));  // Pumpkin is a cat
+    answers.insert(answer.substr(verb + 4));
+  }
+  EXPECT_GE(answers.size(), 3u);  // every wording is drawn
+}
+
 // The topic an abstention answer names: "... about your {topic}." and the like.
 std::string answered_topic(const std::string& answer) {
   const size_t at = answer.find("your ");
