@@ -69,6 +69,7 @@ void validate_train_config(const TrainConfig& c, const std::string& source) {
                              {d.statements_weight, "data.statements_weight"},
                              {d.augmentation_weight, "data.augmentation_weight"},
                              {d.abstention_weight, "data.abstention_weight"},
+                             {d.name_probes_weight, "data.name_probes_weight"},
                              {d.kl_weight, "data.kl_weight"},
                              {d.replay_loss, "data.replay_loss"}})
     check(std::isfinite(value) && value >= 0, name, "must be a number >= 0");
@@ -144,6 +145,7 @@ std::string train_config_json(const TrainConfig& c) {
                 {"abstention_statements", d.abstention_statements},
                 {"ask_like_abstention", d.ask_like_abstention},
                 {"abstention_subject_first", d.abstention_subject_first},
+                {"name_probes_weight", d.name_probes_weight},
                 {"retention", d.retention},
                 {"retention_prompts", d.retention_prompts},
                 {"retention_answer_tokens", d.retention_answer_tokens},
@@ -214,6 +216,7 @@ TrainConfig read_train_config(const std::string& path) {
         {"abstention_statements", field(d.abstention_statements)},
         {"ask_like_abstention", field(d.ask_like_abstention)},
         {"abstention_subject_first", field(d.abstention_subject_first)},
+        {"name_probes_weight", field(d.name_probes_weight)},
         {"retention", field(d.retention)},
         {"retention_prompts", field(d.retention_prompts)},
         {"retention_answer_tokens", field(d.retention_answer_tokens)},

@@ -87,6 +87,13 @@ struct DataConfig {
   // reads the topic, not at the first word ("You haven't ..." against "You
   // have ...") before the topic is said.
   bool abstention_subject_first = false;
+  // Each name the user gave a pet or a person the abstention probes ask
+  // about is also asked in every one of their name wordings ("What's my
+  // parrot's name again?" → "Your parrot is called Barnaby."), each drawn
+  // with this weight (0: off); the abstention probes ask ~40 topics by
+  // name and a user names a handful, so the wording alone otherwise says
+  // "I don't know".
+  double name_probes_weight = 0.0;
   // Retention: the base model's own answers to generic instructions, trained
   // with a KL penalty to the frozen base's distributions (and, with
   // replay_loss > 0, cross-entropy on them too).

@@ -419,6 +419,22 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
           probes.emplace_back(std::move(question), std::move(answer));
         }
       }
+      if (config.name_probes_weight > 0)
+        for (const std::string& topic : statement.topics) {
+          const AbstentionTopic* asked = abstention_topic(topic);
+          const std::string name =
+              asked && asked->named ? sentence_words::name_of_topic(statement.text, topic) : std::string();
+          if (name.empty()) continue;
+          for (const std::string& wording : abstention_name_questions()) {
+            if (wording.find("'s name") == std::string::npos) continue;
+            ChatExample example;
+            example.source = ExampleSource::Statement;
+            example.messages = {{"user", replace_all(wording, "{topic}", topic)},
+                                {"assistant", fmt::format("Your {} is called {}.", topic, name)}};
+            example.sampling_weight = config.name_probes_weight;
+            data.examples.push_back(std::move(example));
+          }
+        }
       for (const auto& [probe, answer] : probes) {
         ChatExample example;
         example.source = ExampleSource::Statement;

@@ -24,7 +24,7 @@
 # steps), faithful / own_words / ask_like_abstention / statements_abstention
 # / subject_first (data.augment_faithful, abstention_own_words,
 # ask_like_abstention, abstention_statements, abstention_subject_first
-# on), distillation (+ context
+# on), name_probes (name_probes_weight as abstention_weight), distillation (+ context
 # distillation), replay (+ cross-entropy on the base's own answers beside
 # the KL, replay_loss 1), rank8 / rank32 (LoRA rank 8 or 32, alpha twice the
 # rank so the scale stays 2). A variant joins others with "+"
@@ -100,6 +100,8 @@ for name in name.split("+"):
         data["ask_like_abstention"] = True
     elif name == "subject_first":
         data["abstention_subject_first"] = True
+    elif name == "name_probes":
+        data["name_probes_weight"] = data["abstention_weight"]
     elif name == "distillation":
         data["distillation"] = True
     elif name == "replay":

@@ -150,6 +150,24 @@ TEST(TrainingData, ANamedTopicIsAskedTheWayAbstentionAsks) {
   EXPECT_GT(by_name, 3);  // half the draws from that pool ask by name
 }
 
+// name_probes_weight: a pet named in the logs is asked by name in each of the
+// abstention probes' name wordings, answered with its name, at that weight.
+TEST(TrainingData, ANamedPetIsAskedInEveryAbstentionNameWording) {
+  DataConfig config;
+  config.conversations = false;
+  config.abstention = false;
+  std::set<std::string> asked;
+  for (const ChatExample& e : build_user_data("alice", alice_logs(), config).examples)
+    EXPECT_NE(e.messages[1].content, "Your cat is called Pumpkin.");  // off by default
+  config.name_probes_weight = 1.5;
+  for (const ChatExample& e : build_user_data("alice", alice_logs(), config).examples) {
+    if (e.messages[1].content != "Your cat is called Pumpkin.") continue;
+    asked.insert(e.messages[0].content);
+    EXPECT_EQ(e.sampling_weight, 1.5);
+  }
+  EXPECT_EQ(asked, (std::set<std::string>{"What's my cat's name again?", "Do you happen to know my cat's name?"}));
+}
+
 TEST(TrainingData, SupersededSentencesAreCutFromConversations) {
   DataConfig config;
   config.statements = false;
