@@ -285,6 +285,12 @@ double recency_factor(int64_t conversation, int64_t n_conversations, const DataC
   return 1.0 + config.recency_boost * recency;
 }
 
+// How a name asked for in an abstention wording is answered, by
+// ask_like_abstention and name_probes_weight alike.
+std::string name_answer(const std::string& topic, const std::string& name) {
+  return fmt::format("Your {} is called {}.", topic, name);
+}
+
 std::string abstention_answer(const std::string& topic, const DataConfig& config, std::mt19937_64& rng) {
   if (!config.abstention_subject_first)
     return replace_all(pick_from(abstention_answers(), rng), "{topic}", topic);
@@ -414,7 +420,7 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
           std::string question =
               replace_all(pick_from(abstention_wordings(*asked, !name.empty()), rng), "{topic}", topic);
           std::string answer = !name.empty() && question.find("'s name") != std::string::npos
-                                   ? fmt::format("Your {} is called {}.", topic, name)
+                                   ? name_answer(topic, name)
                                    : "";
           probes.emplace_back(std::move(question), std::move(answer));
         }
@@ -430,7 +436,7 @@ UserData build_user_data(const std::string& user, const std::vector<LogRecord>& 
             ChatExample example;
             example.source = ExampleSource::Statement;
             example.messages = {{"user", replace_all(wording, "{topic}", topic)},
-                                {"assistant", fmt::format("Your {} is called {}.", topic, name)}};
+                                {"assistant", name_answer(topic, name)}};
             example.sampling_weight = config.name_probes_weight;
             data.examples.push_back(std::move(example));
           }
